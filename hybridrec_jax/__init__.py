@@ -1,0 +1,81 @@
+"""hybridrec_jax: a hybrid neural recommender written as explicit math in JAX.
+
+Collaborative embeddings (P_u, Q_i) and content features (x_u, x_i) meet in one
+network a^{l+1} = sigma(W^l a^l + b^l) with a rating head mu + b_u + b_i and an
+optional dot-product branch; trained with MSE or binary cross-entropy by SGD or
+Adam. Parameters are plain dict pytrees and every function is pure.
+"""
+
+from hybridrec_jax.baselines import BiasBaseline, fit_biases, fit_global_mean
+from hybridrec_jax.config import ModelConfig, TrainConfig
+from hybridrec_jax.data import (
+    DataError,
+    Dataset,
+    SyntheticConfig,
+    load_ml100k,
+    load_synthetic,
+    ml100k_fold,
+    random_split,
+)
+from hybridrec_jax.evaluate import (
+    device_features,
+    evaluate_ratings,
+    predict,
+    rating_metrics,
+)
+from hybridrec_jax.experiment import format_report, load_split, run_experiment
+from hybridrec_jax.losses import (
+    masked_mean,
+    sigmoid_binary_cross_entropy,
+    squared_error,
+)
+from hybridrec_jax.model import forward, init_params
+from hybridrec_jax.train import (
+    Batch,
+    FitResult,
+    TrainingDiverged,
+    fit,
+    make_jit_train_step,
+    make_optimizer,
+    make_train_epoch,
+    make_train_step,
+    objective,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Batch",
+    "BiasBaseline",
+    "DataError",
+    "Dataset",
+    "FitResult",
+    "ModelConfig",
+    "SyntheticConfig",
+    "TrainConfig",
+    "TrainingDiverged",
+    "device_features",
+    "evaluate_ratings",
+    "fit",
+    "fit_biases",
+    "fit_global_mean",
+    "format_report",
+    "forward",
+    "init_params",
+    "load_ml100k",
+    "load_split",
+    "load_synthetic",
+    "make_jit_train_step",
+    "make_optimizer",
+    "make_train_epoch",
+    "make_train_step",
+    "masked_mean",
+    "ml100k_fold",
+    "objective",
+    "predict",
+    "random_split",
+    "rating_metrics",
+    "run_experiment",
+    "sigmoid_binary_cross_entropy",
+    "squared_error",
+]

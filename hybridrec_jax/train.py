@@ -1,0 +1,265 @@
+"""Training: the objective, one jit-compiled step, a scanned epoch, and ``fit``.
+
+The objective for a batch B of interactions (padding rows masked out) is
+
+    J(theta) = (1/|B|) sum_{(u,i,y) in B} [ l(y, y_hat_ui) + lambda_e R_ui ]
+               + lambda_w sum_l ||W^l||^2,
+
+with l the squared error (ratings) or the binary cross-entropy from logits
+(implicit feedback), R_ui the squared norms of the embedding rows of u and i
+(:func:`model.embedding_rows_penalty`). Gradients come from ``jax.grad``; the
+update is optax's SGD (theta <- theta - eta * g, optionally with momentum) or Adam.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from hybridrec_jax.config import ModelConfig, TrainConfig
+from hybridrec_jax.data.dataset import Dataset
+from hybridrec_jax.data.splits import random_split
+from hybridrec_jax.evaluate import device_features, evaluate_ratings
+from hybridrec_jax.losses import (
+    masked_mean,
+    sigmoid_binary_cross_entropy,
+    squared_error,
+)
+from hybridrec_jax.model import (
+    Features,
+    Params,
+    dense_weights_penalty,
+    embedding_rows_penalty,
+    forward,
+    init_params,
+)
+
+
+class Batch(NamedTuple):
+    """B interactions; ``mask`` is 1 for real rows and 0 for padding."""
+
+    users: jax.Array  # (B,) int32
+    items: jax.Array  # (B,) int32
+    targets: jax.Array  # (B,) float32
+    mask: jax.Array  # (B,) float32
+
+
+class TrainingDiverged(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+def objective(
+    params: Params,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    batch: Batch,
+    features: Features,
+    dropout_key: jax.Array | None = None,
+) -> jax.Array:
+    """J(theta) of the module docstring for one batch (a scalar)."""
+    output = forward(params, model_cfg, batch.users, batch.items, features, dropout_key)
+    if train_cfg.loss == "mse":
+        per_example = squared_error(output, batch.targets)
+    else:
+        per_example = sigmoid_binary_cross_entropy(output, batch.targets)
+    if train_cfg.l2_embedding:
+        per_example = per_example + train_cfg.l2_embedding * embedding_rows_penalty(
+            params, batch.users, batch.items
+        )
+    loss = masked_mean(per_example, batch.mask)
+    if train_cfg.l2_dense:
+        loss = loss + train_cfg.l2_dense * dense_weights_penalty(params)
+    return loss
+
+
+def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
+    """optax.adam(eta) or optax.sgd(eta, momentum) (momentum 0: the paper's SGD)."""
+    if cfg.optimizer == "adam":
+        return optax.adam(cfg.learning_rate)
+    return optax.sgd(cfg.learning_rate, momentum=cfg.momentum or None)
+
+
+def make_train_step(
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    optimizer: optax.GradientTransformation,
+):
+    """step(params, opt_state, batch, features, key) -> (params, opt_state, loss).
+
+    Pure and unjitted; :func:`make_jit_train_step` and :func:`make_train_epoch`
+    compile it. It prints and logs nothing.
+    """
+    use_dropout = model_cfg.dropout > 0
+
+    def step(params, opt_state, batch: Batch, features: Features, key):
+        loss, grads = jax.value_and_grad(objective)(
+            params, model_cfg, train_cfg, batch, features, key if use_dropout else None
+        )
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return step
+
+
+def make_jit_train_step(model_cfg, train_cfg, optimizer):
+    """The step, jit-compiled, with params and optimiser state donated."""
+    return jax.jit(
+        make_train_step(model_cfg, train_cfg, optimizer), donate_argnums=(0, 1)
+    )
+
+
+def epoch_batches(key: jax.Array, n: int, batch_size: int) -> tuple[jax.Array, ...]:
+    """A shuffled epoch as (n_batches, B) row indices and a (n_batches, B) mask.
+
+    The permutation is padded with row 0 to a whole number of batches and the
+    padding masked, so every batch has one shape and the step compiles once.
+    """
+    n_batches = -(-n // batch_size)
+    order = jax.random.permutation(key, n)
+    padded = jnp.concatenate(
+        [order, jnp.zeros(n_batches * batch_size - n, order.dtype)]
+    )
+    mask = (jnp.arange(n_batches * batch_size) < n).astype(jnp.float32)
+    shape = (n_batches, batch_size)
+    return padded.reshape(shape), mask.reshape(shape)
+
+
+def make_train_epoch(model_cfg, train_cfg, optimizer):
+    """epoch(params, opt_state, data, features, key) -> (params, opt_state, losses).
+
+    ``data`` is (users, items, targets) for the whole training set on the device.
+    One ``lax.scan`` runs every batch of the epoch inside one compiled program, with
+    no host round trip per batch; ``losses`` holds each batch's loss (n_batches,).
+    """
+    step = make_train_step(model_cfg, train_cfg, optimizer)
+
+    def epoch(params, opt_state, data, features, key):
+        users, items, targets = data
+        shuffle_key, dropout_key = jax.random.split(key)
+        rows, mask = epoch_batches(shuffle_key, users.shape[0], train_cfg.batch_size)
+        step_keys = jax.random.split(dropout_key, rows.shape[0])
+
+        def body(carry, xs):
+            params, opt_state = carry
+            batch_rows, batch_mask, step_key = xs
+            batch = Batch(
+                users[batch_rows], items[batch_rows], targets[batch_rows], batch_mask
+            )
+            params, opt_state, loss = step(params, opt_state, batch, features, step_key)
+            return (params, opt_state), loss
+
+        (params, opt_state), losses = jax.lax.scan(
+            body, (params, opt_state), (rows, mask, step_keys)
+        )
+        return params, opt_state, losses
+
+    return jax.jit(epoch, donate_argnums=(0, 1))
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` returns: the best parameters and how training went."""
+
+    params: Params
+    opt_state: optax.OptState
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    train_seconds: float = 0.0
+    examples_per_second: float = 0.0
+    n_train: int = 0
+
+
+def check_finite(losses: np.ndarray, epoch: int, cfg: TrainConfig) -> None:
+    """Stop with a message naming the step if a batch loss is NaN or infinite."""
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size:
+        step = int(bad[0])
+        raise TrainingDiverged(
+            f"training diverged: the loss became {losses[step]} at epoch {epoch}, "
+            f"batch {step} (global step {(epoch - 1) * len(losses) + step}). "
+            f"Try a lower learning rate (now {cfg.learning_rate}), a smaller "
+            f"batch, or a stronger L2 penalty."
+        )
+
+
+def fit(
+    train: Dataset,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    validation: Dataset | None = None,
+    *,
+    progress: bool = False,
+    params: Params | None = None,
+) -> FitResult:
+    """Train on ``train``; stop early on the validation RMSE, keep the best params.
+
+    If ``validation`` is None and ``train_cfg.validation_fraction`` > 0, that share
+    of ``train`` is held out (seeded) for early stopping.
+    """
+    start = time.perf_counter()
+    if validation is None and train_cfg.validation_fraction > 0:
+        fit_rows, val_rows = random_split(
+            train.n_interactions, train_cfg.validation_fraction, train_cfg.seed
+        )
+        train, validation = train.subset(fit_rows), train.subset(val_rows)
+    key = jax.random.key(train_cfg.seed)
+    init_key, key = jax.random.split(key)
+    features = device_features(train)
+    if params is None:
+        params = init_params(
+            init_key, model_cfg, train.n_users, train.n_items,
+            train.user_features.shape[1], train.item_features.shape[1],
+            global_mean=float(np.mean(train.rating)),
+        )  # fmt: skip
+    optimizer = make_optimizer(train_cfg)
+    opt_state = optimizer.init(params)
+    epoch_fn = make_train_epoch(model_cfg, train_cfg, optimizer)
+    data = (
+        jnp.asarray(train.user, jnp.int32),
+        jnp.asarray(train.item, jnp.int32),
+        jnp.asarray(train.rating, jnp.float32),
+    )
+    result = FitResult(params, opt_state, n_train=train.n_interactions)
+    best_rmse, epochs_since_best, step_seconds = np.inf, 0, 0.0
+    bar = tqdm(range(1, train_cfg.epochs + 1), disable=not progress, unit="epoch")
+    for epoch in bar:
+        epoch_start = time.perf_counter()
+        params, opt_state, losses = epoch_fn(
+            params, opt_state, data, features, jax.random.fold_in(key, epoch)
+        )
+        losses = np.asarray(losses)  # one sync per epoch
+        epoch_seconds = time.perf_counter() - epoch_start
+        if epoch > 1:  # the first epoch includes the compile
+            step_seconds += epoch_seconds
+        check_finite(losses, epoch, train_cfg)
+        record = {"epoch": epoch, "train_loss": float(np.mean(losses)),
+                  "seconds": epoch_seconds}  # fmt: skip
+        if validation is not None and validation.n_interactions:
+            metrics = evaluate_ratings(params, model_cfg, validation, features)
+            record.update({f"val_{k}": v for k, v in metrics.items()})
+        result.history.append(record)
+        bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k != "epoch"})
+        score = record.get("val_rmse", -epoch)  # no validation: keep the last
+        if score < best_rmse:
+            best_rmse, epochs_since_best, result.best_epoch = score, 0, epoch
+            # Copy to the host: the device buffers are donated to the next epoch.
+            result.params, result.opt_state = jax.device_get((params, opt_state))
+        else:
+            epochs_since_best += 1
+            if train_cfg.patience and epochs_since_best >= train_cfg.patience:
+                break
+    result.params = jax.tree.map(jnp.asarray, result.params)
+    result.train_seconds = time.perf_counter() - start
+    timed_epochs = len(result.history) - 1
+    if timed_epochs > 0:
+        result.examples_per_second = train.n_interactions * timed_epochs / step_seconds
+    else:
+        result.examples_per_second = train.n_interactions / result.history[0]["seconds"]
+    return result

@@ -1,0 +1,57 @@
+"""Shared fixtures: tiny data and configs, built once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jax
+import pytest
+
+from hybridrec_jax import ModelConfig, SyntheticConfig, TrainConfig, load_synthetic
+from hybridrec_jax.data import random_split
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def find_data(name: str) -> Path | None:
+    """``$HYBRIDREC_DATA/<name>`` or ``../shared/data/<name>`` beside the checkout."""
+    candidates = []
+    if os.environ.get("HYBRIDREC_DATA"):
+        candidates.append(Path(os.environ["HYBRIDREC_DATA"]) / name)
+    candidates.append(REPO.parent / "shared" / "data" / name)
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+@pytest.fixture(scope="session")
+def ml100k_dir() -> Path:
+    path = find_data("ml-100k")
+    if path is None:
+        pytest.skip("ML-100K not found in $HYBRIDREC_DATA or ../shared/data")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_data():
+    return load_synthetic(SyntheticConfig.tiny())
+
+
+@pytest.fixture(scope="session")
+def tiny_split(tiny_data):
+    train_rows, test_rows = random_split(tiny_data.n_interactions, 0.2, seed=0)
+    return tiny_data.subset(train_rows), tiny_data.subset(test_rows)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_cfg():
+    return ModelConfig.tiny()
+
+
+@pytest.fixture(scope="session")
+def tiny_train_cfg():
+    return TrainConfig.tiny()
+
+
+@pytest.fixture
+def key():
+    return jax.random.key(0)

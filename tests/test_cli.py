@@ -1,0 +1,50 @@
+"""The `hybridrec` command end to end, on small settings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hybridrec_jax.cli import main
+
+TINY_FLAGS = ["--epochs", "2", "--embedding-dim", "4", "--hidden-dims", "8",
+              "--dot-dim", "4", "--batch-size", "512", "--no-progress"]  # fmt: skip
+
+
+def test_default_train_beats_both_baselines(tmp_path, capsys):
+    """`hybridrec train` with no model flags: the offline main job."""
+    out = tmp_path / "report.json"
+    assert main(["train", "--no-progress", "--output-json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "hybrid model" in printed and "baseline: biases" in printed
+    assert "examples/s" in printed and "device" in printed
+    report = json.loads(out.read_text())
+    for key in ("test_rmse", "test_mae", "train_seconds", "examples_per_second",
+                "device", "baselines"):  # fmt: skip
+        assert key in report
+    assert set(report["baselines"]) == {"global_mean", "biases"}
+    for baseline in report["baselines"].values():
+        assert report["test_rmse"] < baseline["test_rmse"]
+    assert report["n_test"] == 20_000 and report["dataset"] == "synthetic"
+
+
+def test_train_ml100k_u1(tmp_path, ml100k_dir):
+    out = tmp_path / "r.json"
+    args = ["train", "--dataset", "ml-100k", "--data-dir", str(ml100k_dir),
+            "--split", "u1", "--output-json", str(out), *TINY_FLAGS]  # fmt: skip
+    assert main(args) == 0
+    report = json.loads(out.read_text())
+    assert report["n_test"] == 20_000 and report["n_train"] == 80_000
+    assert report["train_config"]["epochs"] == 2
+    assert report["model_config"]["hidden_dims"] == [8]
+
+
+def test_bad_flags_give_clear_errors(capsys, tmp_path):
+    assert main(["train", "--dataset", "ml-100k", "--data-dir", str(tmp_path),
+                 "--no-progress"]) == 2  # fmt: skip
+    assert "file not found" in capsys.readouterr().err
+    assert main(["train", "--learning-rate", "-1", "--no-progress"]) == 2
+    assert "learning_rate must be > 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--optimizer-typo", "adam"])

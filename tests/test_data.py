@@ -1,0 +1,190 @@
+"""Data: synthetic generator, preparation, ML-100K loader, splits, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hybridrec_jax.data import (
+    DataError,
+    FeatureSpec,
+    SyntheticConfig,
+    encode,
+    fit_encoder,
+    from_tables,
+    load_ml100k,
+    load_synthetic,
+    ml100k_fold,
+    random_split,
+    synthetic_tables,
+)
+from hybridrec_jax.data.movielens import read_delimited
+
+
+def test_synthetic_is_deterministic_by_seed():
+    a = synthetic_tables(SyntheticConfig.tiny())
+    b = synthetic_tables(SyntheticConfig.tiny())
+    c = synthetic_tables(
+        SyntheticConfig(n_users=60, n_items=80, n_ratings=2000, seed=1)
+    )
+    for x, y in zip(a, b, strict=True):
+        pd.testing.assert_frame_equal(x, y)
+    assert not a[0]["rating"].equals(c[0]["rating"])
+
+
+def test_synthetic_default_size_and_shape():
+    ratings, users, items = synthetic_tables(SyntheticConfig())
+    assert len(ratings) == 100_000
+    assert ratings[["user", "item"]].duplicated().sum() == 0
+    assert set(np.unique(ratings["rating"])) <= {1.0, 2.0, 3.0, 4.0, 5.0}
+    # Missing values of every kind are present, as in real data.
+    assert users["age"].isna().any() and users["occupation"].isna().any()
+    assert items["year"].isna().any() and items["genres"].isna().any()
+    # Popularity skew: the top 10% of items take far more than 10% of ratings.
+    counts = np.sort(ratings["item"].value_counts().to_numpy())[::-1]
+    assert counts[: len(counts) // 10].sum() > 0.3 * len(ratings)
+
+
+def test_synthetic_features_carry_signal(tiny_data):
+    ds = load_synthetic(SyntheticConfig(n_users=300, n_items=400, n_ratings=20_000))
+    # Encoded features are finite after imputation and ratings depend on genres:
+    # per-genre mean ratings differ by more than noise would explain.
+    assert np.isfinite(ds.user_features).all() and np.isfinite(ds.item_features).all()
+    genre_cols = [
+        k for k, n in enumerate(ds.item_feature_names) if n.startswith("genres=")
+    ]
+    x = ds.item_features[ds.item][:, genre_cols]
+    means = [
+        (ds.rating * x[:, g]).sum() / x[:, g].sum() for g in range(len(genre_cols))
+    ]
+    assert np.ptp(means) > 0.1
+
+
+def test_encoder_imputes_with_training_statistics():
+    train = pd.DataFrame(
+        {"age": [10.0, 20.0, None, 40.0], "g": ["a", "b", "a", None],
+         "tags": [["x"], ["x", "y"], None, []]}
+    )  # fmt: skip
+    specs = [FeatureSpec("age", "numeric"), FeatureSpec("g", "categorical"),
+             FeatureSpec("tags", "multihot")]  # fmt: skip
+    enc = fit_encoder(train, specs)
+    assert enc.names == ["age", "age_missing", "g=a", "g=b", "g=unknown",
+                         "tags=x", "tags=y"]  # fmt: skip
+    test = pd.DataFrame({"age": [None], "g": ["never-seen"], "tags": [["y", "z"]]})
+    x = encode(test, enc)
+    median, mean = 20.0, np.mean([10.0, 20.0, 20.0, 40.0])
+    std = np.std([10.0, 20.0, 20.0, 40.0])
+    np.testing.assert_allclose(
+        x[0], [(median - mean) / std, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0], rtol=1e-6
+    )
+
+
+def test_from_tables_policies_for_missing_side_rows():
+    ratings = pd.DataFrame({"user": [1, 2, 3], "item": [1, 1, 2], "rating": [5, 3, 4]})
+    users = pd.DataFrame({"user": [1, 2], "age": [30.0, 40.0]})
+    spec = [FeatureSpec("age", "numeric")]
+    ds, _ = from_tables(ratings, users, user_features=spec)
+    assert ds.n_users == 3 and ds.n_interactions == 3
+    assert ds.user_features[2, 1] == 1.0  # the imputed user is flagged missing
+    dropped, _ = from_tables(ratings, users, user_features=spec, missing_side="drop")
+    assert dropped.n_interactions == 2
+    with pytest.raises(DataError, match="row 2"):
+        from_tables(ratings, users, user_features=spec, missing_side="error")
+
+
+def test_from_tables_rejects_duplicate_side_rows_and_empty_tables():
+    ratings = pd.DataFrame({"user": [1], "item": [1], "rating": [5.0]})
+    users = pd.DataFrame({"user": [1, 1], "age": [3.0, 4.0]})
+    with pytest.raises(DataError, match="duplicate user id 1"):
+        from_tables(ratings, users)
+    with pytest.raises(DataError, match="empty"):
+        from_tables(ratings.iloc[:0])
+    with pytest.raises(DataError, match="no 'rating' column"):
+        from_tables(ratings.drop(columns="rating"))
+
+
+def test_random_split_is_a_seeded_partition():
+    train, test = random_split(1000, 0.2, seed=3)
+    assert len(test) == 200 and len(np.intersect1d(train, test)) == 0
+    assert np.array_equal(np.sort(np.concatenate([train, test])), np.arange(1000))
+    again, _ = random_split(1000, 0.2, seed=3)
+    other, _ = random_split(1000, 0.2, seed=4)
+    assert np.array_equal(train, again) and not np.array_equal(train, other)
+
+
+# ---- ML-100K (the real copy; skipped where absent) ---------------------------
+
+
+@pytest.fixture(scope="module")
+def ml100k(ml100k_dir):
+    return load_ml100k(ml100k_dir)
+
+
+def test_ml100k_counts(ml100k):
+    assert ml100k.n_interactions == 100_000
+    assert ml100k.n_users == 943 and ml100k.n_items == 1682
+    assert ml100k.user_features.shape[1] >= 23
+    genres = [n for n in ml100k.item_feature_names if n.startswith("genres=")]
+    assert len(genres) == 19
+    assert abs(float(ml100k.rating.mean()) - 3.52986) < 1e-5
+    # latin-1 title read correctly
+    assert any("Misérables" in t for t in ml100k.item_titles)
+
+
+def test_ml100k_predefined_folds(ml100k, ml100k_dir):
+    for fold, n_test in (("u1", 20_000), ("u5", 20_000), ("ua", 9_430)):
+        train, test = ml100k_fold(ml100k, ml100k_dir, fold)
+        assert len(test) == n_test and len(train) == 100_000 - n_test
+        assert len(np.intersect1d(train, test)) == 0
+    # u1.test holds lines 1..20000 of the sorted data: users 1..462.
+    _, test = ml100k_fold(ml100k, ml100k_dir, "u1")
+    assert ml100k.user_ids[ml100k.user[test]].max() == 462
+
+
+# ---- bad input: each case a tiny fixture file --------------------------------
+
+
+@pytest.fixture
+def write(tmp_path):
+    def _write(name: str, content: bytes) -> str:
+        path = tmp_path / name
+        path.write_bytes(content)
+        return path
+
+    return _write
+
+
+def test_missing_file_names_it(tmp_path):
+    with pytest.raises(DataError, match="u.data.*file not found"):
+        load_ml100k(tmp_path)
+
+
+def test_wrong_separator_names_file_and_line(write):
+    path = write("u.data", b"1\t2\t3\t4\n1,2,3,4\n")
+    with pytest.raises(DataError, match=r"u\.data, row 2: expected 4 fields"):
+        read_delimited(path, sep="\t", names=["a", "b", "c", "d"])
+
+
+def test_non_numeric_rating_names_row_and_column(write, tmp_path):
+    write("u.data", b"1\t2\t3\t4\n1\t3\tfive\t4\n")
+    with pytest.raises(DataError, match=r"row 2, column 'rating': expected a number"):
+        load_ml100k(tmp_path)
+
+
+def test_out_of_range_rating(write, tmp_path):
+    write("u.data", b"1\t2\t3\t4\n1\t3\t9\t4\n")
+    with pytest.raises(DataError, match=r"row 2, column 'rating': rating 9"):
+        load_ml100k(tmp_path)
+
+
+def test_bad_encoding_names_line(write):
+    path = write("u.user", b"1|24|M|technician|85711\n2|53|F|\xe9t\xe9|94043\n")
+    with pytest.raises(DataError, match=r"row 2.*not valid utf-8"):
+        read_delimited(path, sep="|", names=list("abcde"))
+
+
+def test_empty_file(write):
+    path = write("u.data", b"")
+    with pytest.raises(DataError, match="file is empty"):
+        read_delimited(path, sep="\t", names=["a"])

@@ -1,0 +1,200 @@
+"""Training: loss falls, one compile, reproducible, scan equals a loop, divergence."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from hybridrec_jax import (
+    Batch,
+    ModelConfig,
+    TrainConfig,
+    TrainingDiverged,
+    device_features,
+    evaluate_ratings,
+    fit,
+    init_params,
+    make_jit_train_step,
+    make_optimizer,
+    make_train_epoch,
+    make_train_step,
+    objective,
+)
+from hybridrec_jax.train import epoch_batches
+
+
+def _init(data, cfg, seed=0):
+    return init_params(
+        jax.random.key(seed), cfg, data.n_users, data.n_items,
+        data.user_features.shape[1], data.item_features.shape[1],
+        global_mean=float(data.rating.mean()),
+    )  # fmt: skip
+
+
+def _batch(data, rows):
+    return Batch(
+        jnp.asarray(data.user[rows]), jnp.asarray(data.item[rows]),
+        jnp.asarray(data.rating[rows]), jnp.ones(len(rows), jnp.float32),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_fit(tiny_split, tiny_model_cfg):
+    train, _ = tiny_split
+    cfg = TrainConfig(batch_size=64, epochs=8, patience=0, learning_rate=1e-2,
+                      validation_fraction=0.1)  # fmt: skip
+    return fit(train, tiny_model_cfg, cfg)
+
+
+def test_loss_falls(tiny_fit):
+    losses = [h["train_loss"] for h in tiny_fit.history]
+    assert losses[-1] < 0.8 * losses[0]
+    assert all(np.isfinite(losses))
+
+
+def test_history_records_metrics_and_seconds(tiny_fit):
+    for record in tiny_fit.history:
+        assert {"epoch", "train_loss", "seconds", "val_rmse", "val_mae"} <= set(record)
+        assert record["seconds"] > 0
+    assert tiny_fit.examples_per_second > 0
+
+
+def test_same_seed_gives_identical_parameters(tiny_split, tiny_model_cfg):
+    train, _ = tiny_split
+    cfg = TrainConfig(batch_size=64, epochs=2, patience=0, validation_fraction=0.0)
+    a = fit(train, tiny_model_cfg, cfg).params
+    b = fit(train, tiny_model_cfg, cfg).params
+    c = fit(train, tiny_model_cfg, cfg.replace(seed=1)).params
+    assert all(jax.tree.leaves(jax.tree.map(np.array_equal, a, b)))
+    assert not np.array_equal(a["embeddings"]["user"], c["embeddings"]["user"])
+
+
+def test_jit_step_does_not_recompile(tiny_split, tiny_model_cfg, tiny_train_cfg):
+    train, _ = tiny_split
+    optimizer = make_optimizer(tiny_train_cfg)
+    step = make_jit_train_step(tiny_model_cfg, tiny_train_cfg, optimizer)
+    params = _init(train, tiny_model_cfg)
+    opt_state = optimizer.init(params)
+    features = device_features(train)
+    for start in (0, 64, 128):
+        batch = _batch(train, np.arange(start, start + 64))
+        params, opt_state, loss = step(params, opt_state, batch, features,
+                                       jax.random.key(start))  # fmt: skip
+    assert step._cache_size() == 1
+    assert np.isfinite(float(loss))
+
+
+def test_jit_step_equals_eager_step(tiny_split, tiny_model_cfg, tiny_train_cfg):
+    train, _ = tiny_split
+    optimizer = make_optimizer(tiny_train_cfg)
+    pure = make_train_step(tiny_model_cfg, tiny_train_cfg, optimizer)
+    params = _init(train, tiny_model_cfg)
+    batch = _batch(train, np.arange(64))
+    features = device_features(train)
+    with jax.disable_jit():
+        eager = pure(params, optimizer.init(params), batch, features, jax.random.key(0))
+    jitted = jax.jit(pure)(params, optimizer.init(params), batch, features,
+                           jax.random.key(0))  # fmt: skip
+    for x, y in zip(jax.tree.leaves(eager), jax.tree.leaves(jitted), strict=True):
+        np.testing.assert_allclose(x, y, rtol=2e-5, atol=1e-6)
+
+
+def test_scanned_epoch_equals_a_loop_of_steps(tiny_split):
+    """The lax.scan epoch is the same computation as stepping batch by batch."""
+    train, _ = tiny_split
+    model_cfg = ModelConfig(embedding_dim=4, hidden_dims=(8,), dot_dim=4, dropout=0.2)
+    train_cfg = TrainConfig(batch_size=100, learning_rate=1e-2)  # last batch padded
+    optimizer = make_optimizer(train_cfg)
+    features = device_features(train)
+    data = tuple(jnp.asarray(a) for a in (train.user, train.item, train.rating))
+    key = jax.random.key(3)
+    params = _init(train, model_cfg)
+    epoch = make_train_epoch(model_cfg, train_cfg, optimizer)
+    scanned, _, losses = epoch(params, optimizer.init(params), data, features, key)
+
+    params = _init(train, model_cfg)
+    opt_state = optimizer.init(params)
+    step = make_jit_train_step(model_cfg, train_cfg, optimizer)
+    shuffle_key, dropout_key = jax.random.split(key)
+    rows, mask = epoch_batches(shuffle_key, train.n_interactions, 100)
+    step_keys = jax.random.split(dropout_key, rows.shape[0])
+    looped = []
+    for b in range(rows.shape[0]):
+        batch = Batch(data[0][rows[b]], data[1][rows[b]], data[2][rows[b]], mask[b])
+        params, opt_state, loss = step(params, opt_state, batch, features, step_keys[b])
+        looped.append(float(loss))
+    np.testing.assert_allclose(losses, looped, rtol=1e-5)
+    for x, y in zip(jax.tree.leaves(scanned), jax.tree.leaves(params), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)
+
+
+def test_padding_rows_do_not_change_the_loss(
+    tiny_split, tiny_model_cfg, tiny_train_cfg
+):
+    train, _ = tiny_split
+    params = _init(train, tiny_model_cfg)
+    features = device_features(train)
+    real = _batch(train, np.arange(10))
+    padded = Batch(
+        jnp.concatenate([real.users, jnp.zeros(6, jnp.int32)]),
+        jnp.concatenate([real.items, jnp.zeros(6, jnp.int32)]),
+        jnp.concatenate([real.targets, jnp.full(6, 99.0)]),
+        jnp.concatenate([real.mask, jnp.zeros(6)]),
+    )
+    a = objective(params, tiny_model_cfg, tiny_train_cfg, real, features)
+    b = objective(params, tiny_model_cfg, tiny_train_cfg, padded, features)
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_epoch_batches_cover_every_row_once():
+    rows, mask = epoch_batches(jax.random.key(0), 10, 4)
+    assert rows.shape == (3, 4)
+    real = np.asarray(rows)[np.asarray(mask) == 1]
+    assert sorted(real.tolist()) == list(range(10))
+
+
+def test_sgd_is_the_paper_update(tiny_split, tiny_model_cfg):
+    """With momentum 0, one step is theta - eta * grad J."""
+    train, _ = tiny_split
+    cfg = TrainConfig(optimizer="sgd", momentum=0.0, learning_rate=0.1)
+    model_cfg = dataclasses.replace(tiny_model_cfg, dropout=0.0)
+    params = _init(train, model_cfg)
+    batch, features = _batch(train, np.arange(32)), device_features(train)
+    grads = jax.grad(objective)(params, model_cfg, cfg, batch, features)
+    expected = jax.tree.map(lambda p, g: p - 0.1 * g, params, grads)
+    optimizer = make_optimizer(cfg)
+    new, _, _ = make_train_step(model_cfg, cfg, optimizer)(
+        params, optimizer.init(params), batch, features, None
+    )
+    for x, y in zip(jax.tree.leaves(new), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+    assert isinstance(make_optimizer(TrainConfig()), optax.GradientTransformation)
+
+
+def test_divergence_stops_with_the_step_named(tiny_split, tiny_model_cfg):
+    train, _ = tiny_split
+    cfg = TrainConfig(optimizer="sgd", learning_rate=1e6, momentum=0.0,
+                      batch_size=64, epochs=3, validation_fraction=0.0)  # fmt: skip
+    with pytest.raises(TrainingDiverged, match=r"epoch 1, batch \d+.*learning rate"):
+        fit(train, tiny_model_cfg, cfg)
+
+
+def test_early_stopping_keeps_the_best_parameters(tiny_split, tiny_model_cfg):
+    train, _ = tiny_split
+    cfg = TrainConfig(batch_size=32, epochs=30, patience=2, learning_rate=5e-2,
+                      l2_embedding=0.0, validation_fraction=0.2)  # fmt: skip
+    result = fit(train, tiny_model_cfg, cfg)
+    val_rmse = [h["val_rmse"] for h in result.history]
+    assert result.best_epoch == int(np.argmin(val_rmse)) + 1
+    assert len(result.history) < 30  # it stopped early on this overfitting setup
+    # The returned parameters are those of the best epoch, not the last.
+    from hybridrec_jax.data import random_split
+
+    _, val_rows = random_split(train.n_interactions, 0.2, cfg.seed)
+    got = evaluate_ratings(result.params, tiny_model_cfg, train.subset(val_rows))
+    assert got["rmse"] == pytest.approx(min(val_rmse), rel=1e-5)
