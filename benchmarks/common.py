@@ -1,0 +1,85 @@
+"""Shared plumbing for the benchmark scripts: environment facts and result files.
+
+Every benchmark writes ``benchmarks/results/<name>.json`` (for scripts) and
+``<name>.md`` (for people) with its command, versions, device, configuration and
+figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import jax
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def environment() -> dict:
+    """Versions, device and machine facts recorded beside every figure."""
+    versions = {}
+    for package in ("jax", "jaxlib", "optax", "flax", "numpy", "pandas"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    device = jax.devices()[0]
+    return {
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "python": platform.python_version(),
+        "versions": versions,
+        "device": {
+            "platform": device.platform,
+            "kind": getattr(device, "device_kind", device.platform),
+            "count": jax.device_count(),
+            "cpu_cores": os.cpu_count(),
+            "machine": platform.machine(),
+        },
+    }
+
+
+def write_results(
+    name: str, config: dict, figures: dict, markdown: str, out_dir: Path | None = None
+) -> Path:
+    """Write ``<name>.json`` and ``<name>.md``; return the JSON path.
+
+    ``markdown`` is the human-readable body (tables); the header with command,
+    device and versions is added here.
+    """
+    out_dir = Path(out_dir) if out_dir is not None else RESULTS
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = environment()
+    record = {**env, "config": config, "figures": figures}
+    json_path = out_dir / f"{name}.json"
+    json_path.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    dev = env["device"]
+    header = [
+        f"# {name}",
+        "",
+        f"- command: `{env['command']}`",
+        f"- date: {env['date']}",
+        f"- device: {dev['platform']} ({dev['kind']}), {dev['count']} device(s), "
+        f"{dev['cpu_cores']} CPU cores, {dev['machine']}",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v),
+        "",
+    ]
+    (out_dir / f"{name}.md").write_text("\n".join(header) + markdown.strip() + "\n")
+    return json_path
+
+
+def timed(fn, *args, repeats: int = 5):
+    """Median seconds of ``fn(*args)`` after one warm-up call, blocking on results."""
+    jax.block_until_ready(fn(*args))  # compile and warm up
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        seconds.append(time.perf_counter() - start)
+    seconds.sort()
+    return seconds[len(seconds) // 2]
