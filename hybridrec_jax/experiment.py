@@ -46,8 +46,13 @@ def load_split(
     split: str = "random",
     test_fraction: float = 0.2,
     seed: int = 0,
+    synthetic: SyntheticConfig | None = None,
 ) -> tuple[Dataset, Dataset]:
-    """(train, test) Datasets for a named data set and split."""
+    """(train, test) Datasets for a named data set and split.
+
+    ``synthetic`` sets the sizes of the synthetic data set (default: about
+    ML-100K, generated with ``seed``).
+    """
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     if split not in SPLITS:
@@ -55,7 +60,7 @@ def load_split(
     if dataset == "synthetic":
         if split != "random":
             raise ValueError("the synthetic data set only has the 'random' split")
-        full = load_synthetic(SyntheticConfig(seed=seed))
+        full = load_synthetic(synthetic or SyntheticConfig(seed=seed))
     else:
         data_dir = data_dir or default_data_dir(dataset)
         if data_dir is None:
@@ -91,6 +96,7 @@ def run_experiment(
     *,
     test_fraction: float = 0.2,
     progress: bool = False,
+    synthetic: SyntheticConfig | None = None,
 ) -> tuple[dict, FitResult]:
     """Train the hybrid model and two baselines; return the report and the fit.
 
@@ -98,7 +104,9 @@ def run_experiment(
     mean; user + item biases), train seconds, examples per second and the device.
     """
     start = time.perf_counter()
-    train, test = load_split(dataset, data_dir, split, test_fraction, train_cfg.seed)
+    train, test = load_split(
+        dataset, data_dir, split, test_fraction, train_cfg.seed, synthetic
+    )
     # Fitted on the training interactions only; the test set shares the tables.
     train, test = add_spectral_features(
         train, (test,), model_cfg.interaction_dim, train_cfg.seed

@@ -1,0 +1,187 @@
+"""Rating quality against published numbers: ML-100K u1..u5 and ML-1M 90/10.
+
+    python benchmarks/quality.py                    # real data (see --help)
+    python benchmarks/quality.py --small            # a quick synthetic smoke run
+
+Every figure is a test-set RMSE with predictions clipped to the rating scale,
+from ``hybridrec_jax.run_experiment`` with the library's default configuration;
+the test rows are read once per configuration (early stopping uses a validation
+split of the training rows). NCF ML-1M ranking figures come from
+``benchmarks/ranking.py`` and are copied here when its results file exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import RESULTS, write_results  # noqa: E402
+from hybridrec_jax import (  # noqa: E402
+    ModelConfig,
+    SyntheticConfig,
+    TrainConfig,
+    run_experiment,
+)
+from hybridrec_jax.experiment import DATASETS, default_data_dir  # noqa: E402
+
+PUBLISHED = {
+    "ml-100k u1": [
+        ("GC-MC + features", 0.905, "Berg et al. 2017, Graph Convolutional Matrix "
+         "Completion, Table 3"),
+        ("GraphRec + features", 0.897, "Rashed et al. 2019, Attribute-aware "
+         "Non-linear Co-embeddings of Graph Features (GraphRec), RecSys"),
+        ("GLocal-K", 0.8889, "Han et al. 2021, GLocal-K, CIKM"),
+    ],
+    "ml-100k 5-fold": [
+        ("Surprise SVD", 0.934, "surprise.readthedocs.io benchmarks (random 5-fold)"),
+        ("Surprise SVD++", 0.919, "surprise.readthedocs.io benchmarks "
+         "(random 5-fold)"),
+    ],
+    "ml-1m 90/10": [
+        ("GLocal-K", 0.8227, "Han et al. 2021"),
+        ("Sparse FC", 0.824, "Muller et al. 2018, Kernelized synapses"),
+        ("I-AutoRec", 0.831, "Sedhain et al. 2015, AutoRec"),
+        ("GC-MC", 0.832, "Berg et al. 2017"),
+        ("BiasedMF", 0.845, "as reported by Sedhain et al. 2015 / Han et al. 2021"),
+    ],
+}  # fmt: skip
+
+
+def find_dir(name: str, given: str | None) -> Path | None:
+    if given:
+        return Path(given)
+    found = default_data_dir(name)
+    if found is None:
+        beside = Path(__file__).resolve().parents[2] / "shared" / "data" / name
+        found = beside if beside.is_dir() else None
+    return found
+
+
+def one_run(dataset, data_dir, split, model_cfg, train_cfg, test_fraction=0.2,
+            synthetic=None):  # fmt: skip
+    report, _ = run_experiment(
+        dataset, data_dir, split, model_cfg, train_cfg,
+        test_fraction=test_fraction, synthetic=synthetic,
+    )  # fmt: skip
+    return {
+        "split": split,
+        "seed": train_cfg.seed,
+        "test_rmse": report["test_rmse"],
+        "test_mae": report["test_mae"],
+        "biases_rmse": report["baselines"]["biases"]["test_rmse"],
+        "train_seconds": report["train_seconds"],
+        "best_epoch": report["best_epoch"],
+    }
+
+
+def summarise(runs: list[dict]) -> dict:
+    rmse = np.array([r["test_rmse"] for r in runs])
+    return {
+        "mean_rmse": float(rmse.mean()),
+        "std_rmse": float(rmse.std(ddof=1)) if len(rmse) > 1 else 0.0,
+        "min_rmse": float(rmse.min()),
+        "max_rmse": float(rmse.max()),
+        "runs": runs,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ml100k-dir", default=None)
+    parser.add_argument("--ml1m-dir", default=None)
+    parser.add_argument("--folds", default="u1,u2,u3,u4,u5")
+    parser.add_argument("--ml1m-seeds", type=int, default=3)
+    parser.add_argument("--small", action="store_true", help="synthetic smoke run")
+    parser.add_argument("--out-dir", default=str(RESULTS))
+    args = parser.parse_args(argv)
+
+    model_cfg, train_cfg = ModelConfig(), TrainConfig()
+    sections, figures = [], {}
+    if args.small:
+        model_cfg = ModelConfig.tiny()
+        train_cfg = TrainConfig(epochs=2, batch_size=512)
+        figures["synthetic"] = summarise(
+            [
+                one_run(
+                    "synthetic",
+                    None,
+                    "random",
+                    model_cfg,
+                    train_cfg,
+                    synthetic=SyntheticConfig.tiny(),
+                )
+            ]  # fmt: skip
+        )
+    ml100k = None if args.small else find_dir("ml-100k", args.ml100k_dir)
+    if ml100k is not None:
+        runs = []
+        for fold in args.folds.split(","):
+            runs.append(one_run("ml-100k", ml100k, fold, model_cfg, train_cfg))
+            print(f"ml-100k {fold}: RMSE {runs[-1]['test_rmse']:.4f}", flush=True)
+        figures["ml-100k folds"] = summarise(runs)
+        figures["ml-100k u1"] = (
+            runs[0]["test_rmse"] if runs[0]["split"] == "u1" else None
+        )
+    ml1m = None if args.small else find_dir("ml-1m-partial", args.ml1m_dir)
+    if ml1m is None and not args.small:
+        ml1m = find_dir("ml-1m", args.ml1m_dir)
+    if ml1m is not None and "ml-1m" in DATASETS:
+        runs = []
+        for seed in range(args.ml1m_seeds):
+            runs.append(
+                one_run("ml-1m", ml1m, "random", model_cfg,
+                        train_cfg.replace(seed=seed), test_fraction=0.1)
+            )  # fmt: skip
+            print(f"ml-1m 90/10 seed {seed}: RMSE {runs[-1]['test_rmse']:.4f}",
+                  flush=True)  # fmt: skip
+        figures["ml-1m 90/10"] = summarise(runs)
+
+    ranking_file = Path(args.out_dir) / "ranking.json"
+    if ranking_file.is_file() and not args.small:
+        figures["ncf ml-1m (from ranking.json)"] = json.loads(ranking_file.read_text())[
+            "figures"
+        ]
+
+    lines = ["| data, protocol | hybridrec_jax RMSE | biases baseline | published |",
+             "|---|---|---|---|"]  # fmt: skip
+    for key, label, published in (
+        ("ml-100k folds", "ML-100K u1..u5 mean ± sd", "ml-100k 5-fold"),
+        ("ml-1m 90/10", "ML-1M random 90/10, mean ± sd over seeds", "ml-1m 90/10"),
+        ("synthetic", "synthetic (smoke)", None),
+    ):
+        if key not in figures:
+            continue
+        f = figures[key]
+        biases = np.mean([r["biases_rmse"] for r in f["runs"]])
+        refs = "; ".join(f"{n} {v}" for n, v, _ in PUBLISHED.get(published, []))
+        lines.append(
+            f"| {label} | {f['mean_rmse']:.4f} ± {f['std_rmse']:.4f} "
+            f"({len(f['runs'])} runs) | {biases:.4f} | {refs} |"
+        )
+    if figures.get("ml-100k u1") is not None:
+        refs = "; ".join(f"{n} {v}" for n, v, _ in PUBLISHED["ml-100k u1"])
+        lines.append(f"| ML-100K u1 | {figures['ml-100k u1']:.4f} | | {refs} |")
+    sections.append("\n".join(lines))
+    sections.append(
+        "Sources:\n"
+        + "\n".join(
+            f"- {n} ({v}): {src}" for rows in PUBLISHED.values() for n, v, src in rows
+        )  # fmt: skip
+    )
+    config = {"model": asdict(model_cfg), "train": asdict(train_cfg),
+              "published": PUBLISHED}  # fmt: skip
+    markdown = "\n\n".join(sections)
+    write_results("quality", config, figures, markdown, Path(args.out_dir))
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Each benchmark script runs once on a tiny setting so none rots."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def test_quality_small(tmp_path):
+    from benchmarks import quality
+
+    assert quality.main(["--small", "--out-dir", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "quality.json").read_text())
+    assert record["figures"]["synthetic"]["mean_rmse"] > 0
+    assert record["versions"]["jax"] and record["device"]["platform"]
+    assert "command" in record and (tmp_path / "quality.md").is_file()
+
+
+def test_sgd_vs_adam_small(tmp_path):
+    pytest.importorskip("matplotlib")
+    from benchmarks import sgd_vs_adam
+
+    assert sgd_vs_adam.main(["--small", "--out-dir", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "sgd_vs_adam.json").read_text())
+    assert record["figures"]["winner"] in ("adam", "sgd")
+    assert (tmp_path / "sgd_vs_adam_epochs.png").stat().st_size > 0
+    assert (tmp_path / "sgd_vs_adam_seconds.png").stat().st_size > 0
+
+
+def test_throughput_small(tmp_path):
+    from benchmarks import throughput
+
+    assert throughput.main(["--small", "--out-dir", str(tmp_path)]) == 0
+    (path,) = tmp_path.glob("throughput_*.json")
+    figures = json.loads(path.read_text())["figures"]
+    assert figures["by_batch_size"]["1024"]["examples_per_second"] > 0
+    assert figures["scoring_pairs_per_second"] > 0
