@@ -137,6 +137,31 @@ def input_layer(
     return jnp.concatenate(parts, axis=-1)
 
 
+def first_preactivation(
+    params: Params,
+    cfg: ModelConfig,
+    users: jax.Array,
+    items: jax.Array,
+    features: Features,
+) -> jax.Array:
+    """z^1 = a^0 W^0 + b^0, shape (B, D_1), computed block by block.
+
+    With W^0 = [W_P ; W_Q ; W_U ; W_I] stacked by rows,
+    a^0 W^0 = P_u W_P + Q_i W_Q + x_u W_U + x_i W_I: the same product, but the
+    content blocks no longer share a matmul with the embeddings, so autodiff
+    does not compute a gradient with respect to the constant features x
+    (about a fifth of the backward pass of the default model).
+    """
+    W, d = params["dense"]["layers"][0]["W"], cfg.embedding_dim
+    emb = params["embeddings"]
+    z = emb["user"][users] @ W[:d] + emb["item"][items] @ W[d : 2 * d]
+    if cfg.use_features:
+        f_u = features["user"].shape[1]
+        z = z + features["user"][users] @ W[2 * d : 2 * d + f_u]  # x_u W_U
+        z = z + features["item"][items] @ W[2 * d + f_u :]  # x_i W_I
+    return z + params["dense"]["layers"][0]["b"]
+
+
 def dot_factors(
     params: Params,
     cfg: ModelConfig,
@@ -174,9 +199,14 @@ def forward(
     """
     sigma = ACTIVATION_FUNCTIONS[cfg.activation]
     dense = params["dense"]
-    a = input_layer(params, cfg, users, items, features)  # (B, D_0)
+    if dense["layers"]:
+        a = first_preactivation(params, cfg, users, items, features)  # z^1 (B, D_1)
+    else:
+        a = input_layer(params, cfg, users, items, features)  # a^0 (B, D_0)
     for layer_index, layer in enumerate(dense["layers"]):
-        a = sigma(dense_layer(a, layer["W"], layer["b"]))  # (B, D_{l+1})
+        if layer_index > 0:
+            a = dense_layer(a, layer["W"], layer["b"])  # z^{l+1} (B, D_{l+1})
+        a = sigma(a)  # a^{l+1}
         if dropout_key is not None and cfg.dropout > 0:
             a = dropout(a, cfg.dropout, jax.random.fold_in(dropout_key, layer_index))
     output = a @ dense["head"]["w"] + dense["head"]["b"]  # (B,)

@@ -98,3 +98,13 @@ def test_config_rejects_bad_values():
         ModelConfig(activation="swishy")
     with pytest.raises(ValueError, match="dropout"):
         ModelConfig(dropout=1.0)
+
+
+def test_blockwise_first_layer_equals_the_concatenated_product(setup):
+    from hybridrec_jax.model import first_preactivation, input_layer
+
+    cfg, params, users, items, features = setup
+    layer = params["dense"]["layers"][0]
+    whole = input_layer(params, cfg, users, items, features) @ layer["W"] + layer["b"]
+    blocks = first_preactivation(params, cfg, users, items, features)
+    np.testing.assert_allclose(blocks, whole, rtol=1e-5, atol=1e-6)
