@@ -68,7 +68,7 @@ def predict(
         )
         for c in range(n_chunks)
     ]  # dispatched asynchronously; one transfer below
-    prediction = np.asarray(jnp.concatenate(outputs))[:n]
+    prediction = np.array(jnp.concatenate(outputs)[:n])  # a writable copy
     if clip is not None:
         prediction = np.clip(prediction, clip[0], clip[1])
     return prediction
