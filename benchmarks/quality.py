@@ -98,11 +98,17 @@ def main(argv=None) -> int:
     parser.add_argument("--ml1m-dir", default=None)
     parser.add_argument("--folds", default="u1,u2,u3,u4,u5")
     parser.add_argument("--ml1m-seeds", type=int, default=3)
+    parser.add_argument(
+        "--hidden-dims", default="256,128",
+        help="MLP widths for this benchmark (the library default is 128,64: "
+        "faster, about 0.003 worse on ML-100K u1)",
+    )  # fmt: skip
     parser.add_argument("--small", action="store_true", help="synthetic smoke run")
     parser.add_argument("--out-dir", default=str(RESULTS))
     args = parser.parse_args(argv)
 
-    model_cfg, train_cfg = ModelConfig(), TrainConfig()
+    hidden = tuple(int(w) for w in args.hidden_dims.split(",") if w)
+    model_cfg, train_cfg = ModelConfig(hidden_dims=hidden), TrainConfig()
     sections, figures = [], {}
     if args.small:
         model_cfg = ModelConfig.tiny()
@@ -132,7 +138,7 @@ def main(argv=None) -> int:
     ml1m = None if args.small else find_dir("ml-1m-partial", args.ml1m_dir)
     if ml1m is None and not args.small:
         ml1m = find_dir("ml-1m", args.ml1m_dir)
-    if ml1m is not None and "ml-1m" in DATASETS:
+    if ml1m is not None and "ml-1m" in DATASETS and args.ml1m_seeds > 0:
         runs = []
         for seed in range(args.ml1m_seeds):
             runs.append(
