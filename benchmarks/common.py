@@ -69,7 +69,8 @@ def write_results(
         "- versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v),
         "",
     ]
-    (out_dir / f"{name}.md").write_text("\n".join(header) + markdown.strip() + "\n")
+    body = "\n".join(header) + "\n" + markdown.strip() + "\n"
+    (out_dir / f"{name}.md").write_text(body)
     return json_path
 
 

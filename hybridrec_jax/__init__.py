@@ -29,7 +29,14 @@ from hybridrec_jax.losses import (
     sigmoid_binary_cross_entropy,
     squared_error,
 )
+from hybridrec_jax.math import (
+    hand_grad,
+    hand_optimizer,
+    hand_value_and_grad,
+    make_hand_train_step,
+)
 from hybridrec_jax.model import forward, init_params
+from hybridrec_jax.scoring import score_all, score_all_plain, user_item_tables
 from hybridrec_jax.train import (
     Batch,
     FitResult,
@@ -65,6 +72,10 @@ __all__ = [
     "load_ml100k",
     "load_split",
     "load_synthetic",
+    "hand_grad",
+    "hand_optimizer",
+    "hand_value_and_grad",
+    "make_hand_train_step",
     "make_jit_train_step",
     "make_optimizer",
     "make_train_epoch",
@@ -76,6 +87,9 @@ __all__ = [
     "random_split",
     "rating_metrics",
     "run_experiment",
+    "score_all",
+    "score_all_plain",
     "sigmoid_binary_cross_entropy",
     "squared_error",
+    "user_item_tables",
 ]

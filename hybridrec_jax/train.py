@@ -197,11 +197,13 @@ def fit(
     *,
     progress: bool = False,
     params: Params | None = None,
+    optimizer: optax.GradientTransformation | None = None,
 ) -> FitResult:
     """Train on ``train``; stop early on the validation RMSE, keep the best params.
 
     If ``validation`` is None and ``train_cfg.validation_fraction`` > 0, that share
-    of ``train`` is held out (seeded) for early stopping.
+    of ``train`` is held out (seeded) for early stopping. ``optimizer`` replaces
+    the optax one of :func:`make_optimizer` (e.g. ``math.hand_optimizer(cfg)``).
     """
     start = time.perf_counter()
     if validation is None and train_cfg.validation_fraction > 0:
@@ -218,7 +220,7 @@ def fit(
             train.user_features.shape[1], train.item_features.shape[1],
             global_mean=float(np.mean(train.rating)),
         )  # fmt: skip
-    optimizer = make_optimizer(train_cfg)
+    optimizer = optimizer or make_optimizer(train_cfg)
     opt_state = optimizer.init(params)
     epoch_fn = make_train_epoch(model_cfg, train_cfg, optimizer)
     data = (

@@ -1,0 +1,462 @@
+"""The paper's equations by hand: layers, losses, back-propagation, SGD and Adam.
+
+Training uses ``jax.grad`` and optax; this module is the executable statement of
+the math behind them, and the tests hold the two equal (gradients in float64 to
+rtol 1e-10, optimiser trajectories over 100 steps). Notation (DESIGN.md section 1)
+for a batch of m rows:
+
+    a^0     = [P_u ; Q_i ; x_u ; x_i]                 (m, D_0)
+    z^{l+1} = a^l W^l + b^l               (m, D_{l+1}), W^l of shape (D_l, D_{l+1})
+    a^{l+1} = sigma(z^{l+1})
+    y_hat   = a^L w + b + b_u + b_i + <p, q>,   p = P'_u + x_u V_U, q = Q'_i + x_i V_I
+
+The paper writes a layer as sigma(W a + b) for one column vector a; a batch here
+is a stack of rows, so the same layer reads ``a @ W + b``. With
+delta^l = dl/dz^l the error of one example at layer l, back-propagation is
+
+    delta^{l} = (delta^{l+1} W^{l T}) * sigma'(z^l),
+    dJ/dW^l   = (1/m) sum_n a^{l T}_n delta^{l+1}_n,
+    dJ/db^l   = (1/m) sum_n delta^{l+1}_n,
+
+where 1/m becomes c_n = mask_n / max(sum(mask), 1) so padding rows count for
+nothing. Embedding rows receive the slice of delta^0 that belongs to them,
+scatter-added (``.at[].add``) because a user or an item can occur several times in
+one batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from hybridrec_jax.config import ModelConfig, TrainConfig
+from hybridrec_jax.model import Features, Params
+
+# ---------------------------------------------------------------- layers
+
+
+def dense_layer(a: jax.Array, W: jax.Array, b: jax.Array) -> jax.Array:
+    """z = a W + b, the paper's W a + b for a batch of row vectors.
+
+    Args:
+        a: (m, D_in) activations a^l, one example per row.
+        W: (D_in, D_out) weights W^l.
+        b: (D_out,) bias b^l.
+
+    >>> dense_layer(jnp.array([[1.0, 2.0]]), jnp.eye(2), jnp.array([0.5, 0.0])).tolist()
+    [[1.5, 2.0]]
+    """
+    return a @ W + b
+
+
+def relu(z: jax.Array) -> jax.Array:
+    """sigma(z) = max(z, 0).
+
+    >>> relu(jnp.array([-1.0, 2.0])).tolist()
+    [0.0, 2.0]
+    """
+    return jnp.maximum(z, 0.0)
+
+
+def relu_derivative(z: jax.Array) -> jax.Array:
+    """sigma'(z) = 1 if z > 0 else 0 (0 at z = 0, as ``jax.nn.relu`` defines it).
+
+    >>> relu_derivative(jnp.array([-1.0, 0.0, 2.0])).tolist()
+    [0.0, 0.0, 1.0]
+    """
+    return (z > 0).astype(z.dtype)
+
+
+def sigmoid(z: jax.Array) -> jax.Array:
+    """sigma(z) = 1 / (1 + exp(-z)).
+
+    >>> float(sigmoid(jnp.array(0.0)))
+    0.5
+    """
+    return jax.nn.sigmoid(z)
+
+
+def sigmoid_derivative(z: jax.Array) -> jax.Array:
+    """sigma'(z) = sigma(z) (1 - sigma(z)).
+
+    >>> float(sigmoid_derivative(jnp.array(0.0)))
+    0.25
+    """
+    s = sigmoid(z)
+    return s * (1 - s)
+
+
+def tanh(z: jax.Array) -> jax.Array:
+    """sigma(z) = tanh(z) = (e^z - e^-z) / (e^z + e^-z).
+
+    >>> float(tanh(jnp.array(0.0)))
+    0.0
+    """
+    return jnp.tanh(z)
+
+
+def tanh_derivative(z: jax.Array) -> jax.Array:
+    """sigma'(z) = 1 - tanh(z)^2.
+
+    >>> float(tanh_derivative(jnp.array(0.0)))
+    1.0
+    """
+    return 1 - jnp.tanh(z) ** 2
+
+
+def identity(z: jax.Array) -> jax.Array:
+    """sigma(z) = z (a linear layer).
+
+    >>> float(identity(jnp.array(3.0)))
+    3.0
+    """
+    return z
+
+
+def identity_derivative(z: jax.Array) -> jax.Array:
+    """sigma'(z) = 1.
+
+    >>> identity_derivative(jnp.array([3.0, -1.0])).tolist()
+    [1.0, 1.0]
+    """
+    return jnp.ones_like(z)
+
+
+#: activation name -> (sigma, sigma'), the names of ``ModelConfig.activation``.
+ACTIVATIONS: dict[str, tuple[Callable, Callable]] = {
+    "relu": (relu, relu_derivative),
+    "sigmoid": (sigmoid, sigmoid_derivative),
+    "tanh": (tanh, tanh_derivative),
+    "identity": (identity, identity_derivative),
+}
+
+# ---------------------------------------------------------------- losses
+
+
+def squared_error(y_hat: jax.Array, y: jax.Array) -> jax.Array:
+    """l = (y - y_hat)^2 per element; MSE = (1/N) sum l (the paper's loss).
+
+    >>> float(squared_error(jnp.array(3.0), jnp.array(5.0)))
+    4.0
+    """
+    return (y - y_hat) ** 2
+
+
+def squared_error_derivative(y_hat: jax.Array, y: jax.Array) -> jax.Array:
+    """dl/dy_hat = 2 (y_hat - y); dMSE/dy_hat_n = 2 (y_hat_n - y_n) / N.
+
+    >>> float(squared_error_derivative(jnp.array(3.0), jnp.array(5.0)))
+    -4.0
+    """
+    return 2 * (y_hat - y)
+
+
+def binary_cross_entropy(y_hat: jax.Array, y: jax.Array) -> jax.Array:
+    """l = -[y log y_hat + (1 - y) log(1 - y_hat)] from a probability y_hat.
+
+    The paper prints ``y log log(y) + (1-y) log log(1-y)``: a typo (a double log,
+    of the target instead of the prediction, and no minus sign). This is the
+    correct loss; train with :func:`binary_cross_entropy_from_logit`, which is
+    the same function of the logit but never takes log(0).
+
+    >>> round(float(binary_cross_entropy(jnp.array(0.5), jnp.array(1.0))), 6)
+    0.693147
+    """
+    return -(y * jnp.log(y_hat) + (1 - y) * jnp.log1p(-y_hat))
+
+
+def binary_cross_entropy_derivative(y_hat: jax.Array, y: jax.Array) -> jax.Array:
+    """dl/dy_hat = (y_hat - y) / (y_hat (1 - y_hat)).
+
+    >>> float(binary_cross_entropy_derivative(jnp.array(0.5), jnp.array(1.0)))
+    -2.0
+    """
+    return (y_hat - y) / (y_hat * (1 - y_hat))
+
+
+def binary_cross_entropy_from_logit(z: jax.Array, y: jax.Array) -> jax.Array:
+    """l = -[y log sigmoid(z) + (1 - y) log sigmoid(-z)], y_hat = sigmoid(z).
+
+    This corrects the paper's ``y log log(y)`` typo (see
+    :func:`binary_cross_entropy`). log(1 - sigmoid(z)) = log sigmoid(-z), and
+    log-sigmoid is evaluated stably, so large |z| neither rounds sigmoid(z) to
+    0 or 1 nor reaches log(0).
+
+    >>> round(float(binary_cross_entropy_from_logit(jnp.array(0.0), 1.0)), 6)
+    0.693147
+    """
+    return -(y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z))
+
+
+def binary_cross_entropy_logit_derivative(z: jax.Array, y: jax.Array) -> jax.Array:
+    """dl/dz = sigmoid(z) - y (the chain rule folds sigma'(z) into dl/dy_hat).
+
+    >>> float(binary_cross_entropy_logit_derivative(jnp.array(0.0), jnp.array(1.0)))
+    -0.5
+    """
+    return sigmoid(z) - y
+
+
+#: loss name -> (l(output, y), dl/d output), the names of ``TrainConfig.loss``.
+LOSSES: dict[str, tuple[Callable, Callable]] = {
+    "mse": (squared_error, squared_error_derivative),
+    "bce": (binary_cross_entropy_from_logit, binary_cross_entropy_logit_derivative),
+}
+
+# ---------------------------------------------------------------- backprop
+
+
+def _scatter_rows(table: jax.Array, index: jax.Array, rows: jax.Array) -> jax.Array:
+    """zeros_like(table) with rows[n] added at index[n]: repeated ids accumulate."""
+    return jnp.zeros_like(table).at[index].add(rows.astype(table.dtype))
+
+
+def hand_value_and_grad(
+    params: Params,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    batch,
+    features: Features,
+) -> tuple[jax.Array, Params]:
+    """J(theta) of ``train.objective`` and its gradient, derived by hand.
+
+    J = sum_n c_n [l(y_n, y_hat_n) + lambda_e R_n] + lambda_w Omega, with
+    c_n = mask_n / max(sum(mask), 1), R_n the squared norms of the embedding
+    rows and biases of example n, Omega the squared norms of the dense weights.
+    Dropout is not part of the hand-derived pass: this is the objective without
+    a dropout key (``train.objective(..., dropout_key=None)``).
+
+    Args:
+        params: the pytree of ``model.init_params``.
+        model_cfg: the model configuration (``dropout`` is ignored).
+        train_cfg: gives ``loss``, ``l2_embedding`` (lambda_e), ``l2_dense``
+            (lambda_w).
+        batch: a ``train.Batch`` (users, items, targets, mask), each (m,).
+        features: {"user": (U, F_u), "item": (I, F_i)}.
+
+    Returns:
+        (J, grads) with grads shaped like ``params`` (same dict structure).
+
+    >>> from hybridrec_jax.model import init_params
+    >>> from hybridrec_jax.train import Batch
+    >>> cfg, tcfg = ModelConfig.tiny(), TrainConfig.tiny()
+    >>> p = init_params(jax.random.key(0), cfg, 3, 4, 2, 1)
+    >>> feats = {"user": jnp.ones((3, 2)), "item": jnp.ones((4, 1))}
+    >>> b = Batch(jnp.array([0, 0]), jnp.array([1, 3]), jnp.array([4.0, 2.0]),
+    ...           jnp.ones(2))
+    >>> J, g = hand_value_and_grad(p, cfg, tcfg, b, feats)
+    >>> g["embeddings"]["user"].shape, g["dense"]["layers"][0]["W"].shape
+    ((3, 4), (11, 8))
+    """
+    emb, dense = params["embeddings"], params["dense"]
+    users, items, y, mask = batch
+    sigma, sigma_prime = ACTIVATIONS[model_cfg.activation]
+    loss, loss_prime = LOSSES[train_cfg.loss]
+    lam_e, lam_w = train_cfg.l2_embedding, train_cfg.l2_dense
+    d = model_cfg.embedding_dim
+
+    # Forward, keeping every a^l and z^{l+1}.
+    parts = [emb["user"][users], emb["item"][items]]  # P_u, Q_i: (m, d) each
+    if model_cfg.use_features:
+        parts += [features["user"][users], features["item"][items]]  # x_u, x_i
+    activations, pre_activations = [jnp.concatenate(parts, axis=-1)], []  # a^0
+    for layer in dense["layers"]:
+        pre_activations.append(dense_layer(activations[-1], layer["W"], layer["b"]))
+        activations.append(sigma(pre_activations[-1]))  # a^{l+1}: (m, D_{l+1})
+    output = activations[-1] @ dense["head"]["w"] + dense["head"]["b"]  # (m,)
+    if model_cfg.use_biases:
+        output = output + emb["user_bias"][users] + emb["item_bias"][items]
+    p, q = emb["user_dot"][users], emb["item_dot"][items]  # (m, k) each
+    if model_cfg.use_features:
+        p = p + features["user"][users] @ dense["user_feature_dot"]
+        q = q + features["item"][items] @ dense["item_feature_dot"]
+    if model_cfg.dot_dim > 0:
+        output = output + jnp.sum(p * q, axis=-1)
+
+    rows = {  # the embedding rows of each example, penalised by lambda_e R_n
+        "user": (users, emb["user"][users]),
+        "item": (items, emb["item"][items]),
+        "user_dot": (users, emb["user_dot"][users]),
+        "item_dot": (items, emb["item_dot"][items]),
+        "user_bias": (users, emb["user_bias"][users]),
+        "item_bias": (items, emb["item_bias"][items]),
+    }
+    penalty = sum(
+        jnp.sum(r**2, axis=-1) if r.ndim == 2 else r**2 for _, r in rows.values()
+    )  # R_n: (m,)
+    dense_weights = [layer["W"] for layer in dense["layers"]] + [
+        dense["head"]["w"], dense["user_feature_dot"], dense["item_feature_dot"]
+    ]  # fmt: skip
+    omega = sum(jnp.sum(w**2) for w in dense_weights)  # Omega (no biases)
+    c = mask / jnp.maximum(jnp.sum(mask), 1.0)  # c_n, the masked 1/m: (m,)
+    J = jnp.sum(c * (loss(output, y) + lam_e * penalty)) + lam_w * omega
+
+    # Backward. delta_out_n = dl/d output_n (d y_hat for MSE, d z for BCE): (m,)
+    delta = loss_prime(output, y)
+    weighted = c * delta  # the factor 1/m (masked) folded in once: (m,)
+    grad_dense = {
+        "head": {
+            "w": activations[-1].T @ weighted + 2 * lam_w * dense["head"]["w"],
+            "b": jnp.sum(weighted),
+        }
+    }
+    delta_a = delta[:, None] * dense["head"]["w"][None, :]  # dl/da^L: (m, D_L)
+    layer_grads = []
+    for layer, a, z in zip(
+        reversed(dense["layers"]),
+        reversed(activations[:-1]),
+        reversed(pre_activations),
+        strict=True,
+    ):
+        delta_z = delta_a * sigma_prime(z)  # delta^{l+1} = dl/dz^{l+1}
+        layer_grads.append(
+            {
+                "W": a.T @ (c[:, None] * delta_z) + 2 * lam_w * layer["W"],  # (1/m) sum
+                "b": c @ delta_z,  # (1/m) sum_n delta^{l+1}_n
+            }
+        )
+        delta_a = delta_z @ layer["W"].T  # dl/da^l = delta^{l+1} W^{l T}: (m, D_l)
+    grad_dense["layers"] = layer_grads[::-1]
+
+    # The dot branch: d<p, q>/dp = q and d<p, q>/dq = p.
+    use_dot = model_cfg.dot_dim > 0
+    delta_p = delta[:, None] * q if use_dot else jnp.zeros_like(p)  # (m, k)
+    delta_q = delta[:, None] * p if use_dot else jnp.zeros_like(q)
+    for side, index, delta_factor in (
+        ("user", users, delta_p),
+        ("item", items, delta_q),
+    ):
+        grad_V = 2 * lam_w * dense[f"{side}_feature_dot"]  # (F, k)
+        if model_cfg.use_features:  # d(x V)/dV: x^T (c delta)
+            x = features[side][index]  # (m, F)
+            grad_V = grad_V + x.T @ (c[:, None] * delta_factor)
+        grad_dense[f"{side}_feature_dot"] = grad_V
+
+    # Embedding rows: the slice of delta^0 (or the dot/bias error) that belongs to
+    # each row, plus 2 lambda_e row, weighted by c_n and scatter-added.
+    # Unused biases (use_biases False) still get the penalty's gradient, as the
+    # objective penalises them.
+    bias_error = delta if model_cfg.use_biases else jnp.zeros_like(delta)
+    errors = {
+        "user": delta_a[:, :d],
+        "item": delta_a[:, d : 2 * d],
+        "user_dot": delta_p,
+        "item_dot": delta_q,
+        "user_bias": bias_error,
+        "item_bias": bias_error,
+    }
+    grad_embeddings = {}
+    for name, (index, row) in rows.items():
+        weight = c if row.ndim == 1 else c[:, None]
+        grad_embeddings[name] = _scatter_rows(
+            emb[name], index, weight * (errors[name] + 2 * lam_e * row)
+        )
+    return J, {"embeddings": grad_embeddings, "dense": grad_dense}
+
+
+def hand_grad(params, model_cfg, train_cfg, batch, features) -> Params:
+    """dJ/dtheta by hand, shaped like ``params``: :func:`hand_value_and_grad`[1]."""
+    return hand_value_and_grad(params, model_cfg, train_cfg, batch, features)[1]
+
+
+# ---------------------------------------------------------------- optimisers
+
+
+def sgd(learning_rate: float, momentum: float | None = None):
+    """SGD, theta <- theta - eta g, with optional momentum as optax.sgd.
+
+    Momentum keeps a trace t <- g + mu t and steps theta <- theta - eta t (the
+    form of ``optax.trace``; t = 0 initially). momentum None or 0 is the paper's
+    plain SGD.
+
+    >>> opt = sgd(0.1)
+    >>> updates, _ = opt.update(jnp.array([1.0, -2.0]), opt.init(jnp.zeros(2)))
+    >>> updates.tolist()
+    [-0.10000000149011612, 0.20000000298023224]
+    """
+
+    def init_fn(params):
+        if not momentum:
+            return optax.EmptyState()
+        return jax.tree.map(jnp.zeros_like, params)  # t = 0
+
+    def update_fn(grads, state, params=None):
+        del params
+        if not momentum:
+            return jax.tree.map(lambda g: -learning_rate * g, grads), state
+        trace = jax.tree.map(lambda g, t: g + momentum * t, grads, state)  # t
+        return jax.tree.map(lambda t: -learning_rate * t, trace), trace
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def adam(learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
+    """Adam (Kingma & Ba 2015) with bias correction, step for step as optax.adam.
+
+    m <- b1 m + (1 - b1) g,   v <- b2 v + (1 - b2) g^2,
+    m_hat = m / (1 - b1^t),   v_hat = v / (1 - b2^t),
+    theta <- theta - eta m_hat / (sqrt(v_hat) + eps).
+
+    >>> opt = adam(0.1)
+    >>> updates, _ = opt.update(jnp.array([3.0, -0.5]), opt.init(jnp.zeros(2)))
+    >>> [round(u, 4) for u in updates.tolist()]  # the first step is -eta sign(g)
+    [-0.1, 0.1]
+    """
+
+    def init_fn(params):
+        # Two separate buffers: a jitted step may donate (reuse) each in place.
+        m = jax.tree.map(jnp.zeros_like, params)  # first moment, m_0 = 0
+        v = jax.tree.map(jnp.zeros_like, params)  # second moment, v_0 = 0
+        return {"t": jnp.zeros([], jnp.int32), "m": m, "v": v}
+
+    def update_fn(grads, state, params=None):
+        del params
+        t = state["t"] + 1  # step count, from 1
+        m = jax.tree.map(
+            lambda g, m: (1 - b1) * g + b1 * m, grads, state["m"]
+        )  # first moment estimate
+        v = jax.tree.map(
+            lambda g, v: (1 - b2) * g**2 + b2 * v, grads, state["v"]
+        )  # second moment estimate
+        m_hat = jax.tree.map(
+            lambda m: m / (1 - b1**t).astype(m.dtype), m
+        )  # bias correction of m
+        v_hat = jax.tree.map(
+            lambda v: v / (1 - b2**t).astype(v.dtype), v
+        )  # bias correction of v
+        updates = jax.tree.map(
+            lambda m, v: -learning_rate * (m / (jnp.sqrt(v) + eps)), m_hat, v_hat
+        )  # step -eta m_hat / (sqrt(v_hat) + eps)
+        return updates, {"t": t, "m": m, "v": v}
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def hand_optimizer(train_cfg: TrainConfig) -> optax.GradientTransformation:
+    """Our adam(eta) or sgd(eta, momentum): the twin of ``train.make_optimizer``.
+
+    >>> hand_optimizer(TrainConfig(optimizer="sgd", momentum=0.0)).init({})
+    EmptyState()
+    """
+    if train_cfg.optimizer == "adam":
+        return adam(train_cfg.learning_rate)
+    return sgd(train_cfg.learning_rate, momentum=train_cfg.momentum or None)
+
+
+def make_hand_train_step(model_cfg, train_cfg, optimizer):
+    """step(params, opt_state, batch, features, key) -> (params, opt_state, J).
+
+    The twin of ``train.make_train_step`` with :func:`hand_value_and_grad` in
+    place of ``jax.value_and_grad`` (no dropout; ``key`` is unused).
+    """
+
+    def step(params, opt_state, batch, features, key=None):
+        del key
+        J, grads = hand_value_and_grad(params, model_cfg, train_cfg, batch, features)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, J
+
+    return step
