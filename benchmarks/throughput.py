@@ -83,12 +83,17 @@ def epoch_throughput(train, model_cfg, train_cfg, repeats):
         return losses
 
     seconds = timed(run, repeats=repeats)
-    compiled = epoch.lower(
-        state["params"], state["opt"], data, features, jax.random.key(0)
+    # XLA counts a loop body once, so cost one step and multiply by the batches.
+    size = train_cfg.batch_size
+    batch = Batch(*(a[:size] for a in data), jnp.ones(size, jnp.float32))
+    step = make_jit_train_step(model_cfg, train_cfg, optimizer)
+    compiled = step.lower(
+        state["params"], state["opt"], batch, features, jax.random.key(0)
     ).compile()
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
-    flops = float(cost.get("flops", 0.0)) if cost else 0.0
+    n_batches = -(-train.n_interactions // size)
+    flops = float(cost.get("flops", 0.0)) * n_batches if cost else 0.0
     return train.n_interactions / seconds, flops / seconds if flops else None
 
 

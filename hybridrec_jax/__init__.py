@@ -7,6 +7,13 @@ Adam. Parameters are plain dict pytrees and every function is pure.
 """
 
 from hybridrec_jax.baselines import BiasBaseline, fit_biases, fit_global_mean
+from hybridrec_jax.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from hybridrec_jax.coldstart import (
+    cold_item_split,
+    feature_popularity,
+    with_new_entities,
+    zero_entity_rows,
+)
 from hybridrec_jax.config import ModelConfig, TrainConfig
 from hybridrec_jax.data import (
     DataError,
@@ -24,6 +31,15 @@ from hybridrec_jax.evaluate import (
     rating_metrics,
 )
 from hybridrec_jax.experiment import format_report, load_split, run_experiment
+from hybridrec_jax.implicit import (
+    VARIANTS,
+    ImplicitConfig,
+    ImplicitFitResult,
+    TrainingState,
+    fit_implicit,
+    leave_one_out,
+    neumf_from_pretrained,
+)
 from hybridrec_jax.losses import (
     masked_mean,
     sigmoid_binary_cross_entropy,
@@ -36,6 +52,21 @@ from hybridrec_jax.math import (
     make_hand_train_step,
 )
 from hybridrec_jax.model import forward, init_params
+from hybridrec_jax.negatives import sample_negatives
+from hybridrec_jax.ranking import (
+    batch_metrics,
+    evaluate_full_ranking,
+    evaluate_sampled,
+    user_metrics,
+)
+from hybridrec_jax.recommend import (
+    load_recommender,
+    recommend_all,
+    recommend_new_user,
+    recommend_user,
+    save_model,
+    similar_items,
+)
 from hybridrec_jax.scoring import score_all, score_all_plain, user_item_tables
 from hybridrec_jax.train import (
     Batch,
@@ -52,6 +83,31 @@ from hybridrec_jax.train import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "VARIANTS",
+    "ImplicitConfig",
+    "ImplicitFitResult",
+    "TrainingState",
+    "fit_implicit",
+    "leave_one_out",
+    "neumf_from_pretrained",
+    "sample_negatives",
+    "user_metrics",
+    "batch_metrics",
+    "evaluate_full_ranking",
+    "evaluate_sampled",
+    "save_checkpoint",
+    "load_checkpoint",
+    "CheckpointError",
+    "save_model",
+    "load_recommender",
+    "recommend_user",
+    "recommend_new_user",
+    "similar_items",
+    "recommend_all",
+    "with_new_entities",
+    "zero_entity_rows",
+    "cold_item_split",
+    "feature_popularity",
     "Batch",
     "BiasBaseline",
     "DataError",

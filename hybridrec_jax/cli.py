@@ -2,6 +2,9 @@
 
 hybridrec train                                  # synthetic data, offline
 hybridrec train --dataset ml-100k --data-dir DIR --split u1
+hybridrec train --dataset csv --data-dir ratings.csv --columns user=uid,item=iid
+hybridrec data download ml-1m --sha256 HEX        # into the cache folder
+hybridrec data prepare ml-1m --data-dir DIR       # print the preparation report
 """
 
 from __future__ import annotations
@@ -13,9 +16,18 @@ import sys
 import typing
 from pathlib import Path
 
+from hybridrec_jax.checkpoint import CheckpointError
 from hybridrec_jax.config import ModelConfig, TrainConfig
+from hybridrec_jax.data import RELEASES, CSVOptions, download
+from hybridrec_jax.data.download import default_cache
 from hybridrec_jax.data.prepare import DataError
-from hybridrec_jax.experiment import DATASETS, SPLITS, format_report, run_experiment
+from hybridrec_jax.experiment import (
+    DATASETS,
+    SPLITS,
+    format_report,
+    load_split,
+    run_experiment,
+)
 from hybridrec_jax.train import TrainingDiverged
 
 
@@ -69,28 +81,101 @@ def build_parser() -> argparse.ArgumentParser:
         help="train and evaluate the hybrid model beside two baselines",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    train.add_argument("--dataset", choices=DATASETS, default="synthetic")
-    train.add_argument(
-        "--data-dir", type=Path, default=None,
-        help="folder of the unpacked data set (ml-100k: u.data, u.user, u.item, ...)",
-    )  # fmt: skip
-    train.add_argument("--split", choices=SPLITS, default="random")
-    train.add_argument(
-        "--test-fraction", type=float, default=0.2, help="for the random split"
-    )
+    _add_data_flags(train)
     train.add_argument("--output-json", type=Path, default=None)
     train.add_argument("--no-progress", action="store_true")
+    train.add_argument(
+        "--save-model", type=Path, default=None, metavar="DIR",
+        help="save the trained model for `hybridrec recommend`",
+    )  # fmt: skip
     model_group = train.add_argument_group("model (ModelConfig)")
     _add_config_flags(model_group, ModelConfig)
     train_group = train.add_argument_group("training (TrainConfig)")
     _add_config_flags(train_group, TrainConfig)
+
+    data = commands.add_parser("data", help="download or prepare a data set")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    fetch = data_commands.add_parser(
+        "download",
+        help="fetch a MovieLens release from GroupLens, check its SHA-256, unpack",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    fetch.add_argument("name", choices=sorted(RELEASES))
+    fetch.add_argument(
+        "--sha256", default=None,
+        help="the archive's expected SHA-256 (required: none is built in)",
+    )  # fmt: skip
+    fetch.add_argument(
+        "--cache-dir", type=Path, default=None,
+        help="default: $HYBRIDREC_CACHE or ~/.cache/hybridrec",
+    )  # fmt: skip
+    fetch.add_argument(
+        "--data-dir", type=Path, default=None,
+        help="offline: a folder holding NAME/ or NAME.zip; nothing is fetched",
+    )  # fmt: skip
+    fetch.add_argument("--url", default=None, help="a mirror instead of GroupLens")
+    prepare = data_commands.add_parser(
+        "prepare",
+        help="prepare a data set and a split; print the preparation report",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _add_data_flags(prepare, positional=True)
+    prepare.add_argument("--seed", type=int, default=0)
+    _add_recommend_parser(commands)
     return parser
+
+
+def _add_data_flags(parser: argparse.ArgumentParser, positional: bool = False):
+    """Data set, folder, split and the generic ``csv`` reader's options."""
+    if positional:
+        parser.add_argument("dataset", choices=DATASETS)
+    else:
+        parser.add_argument("--dataset", choices=DATASETS, default="synthetic")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None,
+        help="folder of the unpacked data set (ml-100k: u.data, u.user, u.item; "
+        "ml-1m: users.dat, movies.dat, ratings.dat or a ratings CSV; CSV "
+        "releases: ratings.csv, movies.csv); csv: a ratings file or its folder",
+    )  # fmt: skip
+    parser.add_argument("--split", choices=SPLITS, default="random")
+    parser.add_argument(
+        "--test-fraction", type=float, default=0.2,
+        help="for the random, time and cold-start splits",
+    )  # fmt: skip
+    parser.add_argument("--fold", type=int, default=0, help="for --split kfold")
+    parser.add_argument("--n-folds", type=int, default=5, help="for --split kfold")
+    group = parser.add_argument_group("generic csv data set (--dataset csv)")
+    group.add_argument("--ratings-file", default=None, help="CSV, TSV or Parquet")
+    group.add_argument("--users-file", default=None, help="user side table")
+    group.add_argument("--items-file", default=None, help="item side table")
+    group.add_argument(
+        "--columns", default="",
+        help="column mapping, e.g. user=uid,item=movie,rating=stars,timestamp=ts",
+    )  # fmt: skip
+    group.add_argument("--sep", default=None, help="default: by file suffix")
+    group.add_argument(
+        "--rating-range", default="",
+        help="LOW,HIGH of the rating scale (default: observed min and max)",
+    )  # fmt: skip
+    group.add_argument("--title-column", default=None, help="item titles")
+
+
+def _csv_options(args: argparse.Namespace) -> CSVOptions:
+    return CSVOptions.from_text(
+        columns=args.columns,
+        rating_range=args.rating_range,
+        ratings=args.ratings_file,
+        users=args.users_file,
+        items=args.items_file,
+        sep=args.sep,
+        title_column=args.title_column,
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     model_cfg = _config_from_args(args, ModelConfig)
     train_cfg = _config_from_args(args, TrainConfig)
-    report, _ = run_experiment(
+    report, result = run_experiment(
         args.dataset,
         args.data_dir,
         args.split,
@@ -98,11 +183,97 @@ def cmd_train(args: argparse.Namespace) -> int:
         train_cfg,
         test_fraction=args.test_fraction,
         progress=not args.no_progress,
+        fold=args.fold,
+        n_folds=args.n_folds,
+        csv=_csv_options(args),
     )
+    print("\n".join(report.get("preparation", [])))
     print(format_report(report))
     if args.output_json:
         args.output_json.parent.mkdir(parents=True, exist_ok=True)
         args.output_json.write_text(json.dumps(report, indent=2))
+    if args.save_model:
+        from hybridrec_jax.recommend import save_experiment_model
+
+        save_experiment_model(
+            args.save_model, result, model_cfg, train_cfg, args.dataset,
+            args.data_dir, args.split, args.test_fraction, fold=args.fold,
+            n_folds=args.n_folds, csv=_csv_options(args),
+        )  # fmt: skip
+        print(f"model saved to {args.save_model}")
+    return 0
+
+
+def _add_recommend_parser(commands) -> None:
+    """``hybridrec recommend``: top-K from a model saved by ``train --save-model``."""
+    rec = commands.add_parser(
+        "recommend",
+        help="top-K items for a user, a new user or an item, from a saved model",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    rec.add_argument("--model", type=Path, required=True, help="saved model folder")
+    rec.add_argument("-k", "--top-k", type=int, default=10, dest="k")
+    target = rec.add_mutually_exclusive_group(required=True)
+    target.add_argument("--user", help="a known user id; seen items are excluded")
+    target.add_argument(
+        "--new-user", metavar="NAME=VALUE,...",
+        help="features of a user the model never saw, e.g. age=25,gender=F",
+    )  # fmt: skip
+    target.add_argument("--similar-items", metavar="ITEM_ID", help="an item id")
+    target.add_argument(
+        "--all-users", action="store_true", help="top-K for every user (see --output)"
+    )
+    rec.add_argument("--output", type=Path, default=None, help="CSV for --all-users")
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from hybridrec_jax import recommend
+
+    model = recommend.load_recommender(args.model)
+    if args.all_users:
+        if args.output is None:
+            raise ValueError("--all-users writes a CSV: give --output FILE")
+        table = recommend.recommend_all(model, args.k)
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.output, index=False)
+        print(f"{len(table)} recommendations for {len(model.user_ids)} users "
+              f"written to {args.output}")  # fmt: skip
+        return 0
+    if args.user is not None:
+        table = recommend.recommend_user(model, args.user, args.k)
+    elif args.new_user is not None:
+        values = recommend.parse_feature_values(args.new_user)
+        table = recommend.recommend_new_user(model, values, args.k)
+    else:
+        table = recommend.similar_items(model, args.similar_items, args.k)
+    print(recommend.format_table(table))
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    if args.data_command == "download":
+        folder = download(
+            args.name,
+            cache_dir=args.cache_dir or default_cache(),
+            sha256=args.sha256,
+            url=args.url,
+            data_dir=args.data_dir,
+        )
+        print(folder)
+        return 0
+    train, test = load_split(
+        args.dataset,
+        args.data_dir,
+        args.split,
+        args.test_fraction,
+        args.seed,
+        fold=args.fold,
+        n_folds=args.n_folds,
+        csv=_csv_options(args),
+    )
+    print("\n".join(train.report))
+    print(train.summary())
+    print(f"rating range {train.rating_range[0]:g}..{train.rating_range[1]:g}")
     return 0
 
 
@@ -112,7 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return cmd_train(args)
-    except (DataError, ValueError, TrainingDiverged) as err:
+        if args.command == "data":
+            return cmd_data(args)
+        if args.command == "recommend":
+            return cmd_recommend(args)
+    except (DataError, ValueError, TrainingDiverged, CheckpointError) as err:
         print(f"hybridrec: error: {err}", file=sys.stderr)
         return 2
     parser.error(f"unknown command {args.command!r}")

@@ -5,7 +5,7 @@ The CLI, the notebooks and the benchmarks all call :func:`run_experiment`.
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -15,29 +15,78 @@ import numpy as np
 
 from hybridrec_jax.baselines import fit_biases, fit_global_mean
 from hybridrec_jax.config import ModelConfig, TrainConfig
+from hybridrec_jax.data import DATASETS as DATA_DATASETS
 from hybridrec_jax.data import (
     ML100K_FOLDS,
+    CSVOptions,
     Dataset,
+    Preparation,
     SyntheticConfig,
-    load_ml100k,
-    load_synthetic,
-    ml100k_fold,
-    random_split,
+    default_data_dir,
+    fit_features,
+    prepare_named,
+    prepare_synthetic,
+    split_rows,
 )
+from hybridrec_jax.data import SPLITS as DATA_SPLITS
 from hybridrec_jax.data.interactions import add_spectral_features
 from hybridrec_jax.evaluate import evaluate_ratings, rating_metrics
 from hybridrec_jax.train import FitResult, fit
 
-DATASETS = ("synthetic", "ml-100k")
-SPLITS = ("random", *ML100K_FOLDS)
+DATASETS = DATA_DATASETS
+SPLITS = DATA_SPLITS
 
 
-def default_data_dir(name: str) -> Path | None:
-    """``$HYBRIDREC_DATA/<name>`` if that folder exists, else None."""
-    root = os.environ.get("HYBRIDREC_DATA")
-    if root and (Path(root) / name).is_dir():
-        return Path(root) / name
-    return None
+def prepare_split(
+    dataset: str = "synthetic",
+    data_dir: str | Path | None = None,
+    split: str = "random",
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    synthetic: SyntheticConfig | None = None,
+    *,
+    fold: int = 0,
+    n_folds: int = 5,
+    csv: CSVOptions | None = None,
+    **options,
+) -> tuple[Dataset, Dataset, Preparation]:
+    """(train, test, preparation) for a named data set and split.
+
+    ``synthetic`` sets the sizes of the synthetic data set (default: about
+    ML-100K, generated with ``seed``). ``fold``/``n_folds`` pick the k-fold
+    split; ``csv`` says how to read the generic ``csv`` data set; ``options`` go
+    to :func:`hybridrec_jax.data.from_tables` (duplicates, k-core, ...). The
+    feature encoders (imputation, categories, means) are fitted on the users and
+    items of the training rows only. ``train.report`` holds the preparation
+    report, ending with the split; ``preparation`` holds the encoders fitted on
+    the training rows (use them to encode new users and items).
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if dataset == "synthetic" and split in ML100K_FOLDS:
+        raise ValueError(f"split {split!r} exists only for ml-100k")
+    if dataset == "synthetic" and synthetic is not None:
+        full, preparation = prepare_synthetic(synthetic, **options)
+    else:
+        data_dir = data_dir or default_data_dir(dataset)
+        full, preparation = prepare_named(
+            dataset, data_dir, seed=seed, csv=csv, **options
+        )
+    train_rows, test_rows = split_rows(
+        full, split, test_fraction=test_fraction, seed=seed, fold=fold,
+        n_folds=n_folds, data_dir=data_dir,
+    )  # fmt: skip
+    full, preparation = fit_features(full, preparation, train_rows)
+    full = dataclasses.replace(
+        full,
+        report=(
+            *full.report,
+            f"split {split}: {len(train_rows)} train / {len(test_rows)} test rows",
+        ),
+    )
+    return full.subset(train_rows), full.subset(test_rows), preparation
 
 
 def load_split(
@@ -47,35 +96,14 @@ def load_split(
     test_fraction: float = 0.2,
     seed: int = 0,
     synthetic: SyntheticConfig | None = None,
+    **options,
 ) -> tuple[Dataset, Dataset]:
-    """(train, test) Datasets for a named data set and split.
-
-    ``synthetic`` sets the sizes of the synthetic data set (default: about
-    ML-100K, generated with ``seed``).
-    """
-    if dataset not in DATASETS:
-        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    if dataset == "synthetic":
-        if split != "random":
-            raise ValueError("the synthetic data set only has the 'random' split")
-        full = load_synthetic(synthetic or SyntheticConfig(seed=seed))
-    else:
-        data_dir = data_dir or default_data_dir(dataset)
-        if data_dir is None:
-            raise ValueError(
-                f"{dataset} needs --data-dir pointing at the unpacked folder "
-                "(or $HYBRIDREC_DATA holding it)"
-            )
-        full = load_ml100k(data_dir)
-    if split == "random":
-        train_rows, test_rows = random_split(full.n_interactions, test_fraction, seed)
-    else:
-        if dataset != "ml-100k":
-            raise ValueError(f"split {split!r} exists only for ml-100k")
-        train_rows, test_rows = ml100k_fold(full, data_dir, split)
-    return full.subset(train_rows), full.subset(test_rows)
+    """(train, test) Datasets for a named data set and split; see
+    :func:`prepare_split` for the options."""
+    train, test, _ = prepare_split(
+        dataset, data_dir, split, test_fraction, seed, synthetic, **options
+    )
+    return train, test
 
 
 def device_name() -> str:
@@ -97,16 +125,19 @@ def run_experiment(
     test_fraction: float = 0.2,
     progress: bool = False,
     synthetic: SyntheticConfig | None = None,
+    **split_options,
 ) -> tuple[dict, FitResult]:
     """Train the hybrid model and two baselines; return the report and the fit.
 
     The report holds test RMSE and MAE of the model and of the baselines (global
-    mean; user + item biases), train seconds, examples per second and the device.
+    mean; user + item biases), train seconds, examples per second, the device
+    and the data preparation report. ``split_options`` go to :func:`load_split`.
     """
     start = time.perf_counter()
     train, test = load_split(
-        dataset, data_dir, split, test_fraction, train_cfg.seed, synthetic
-    )
+        dataset, data_dir, split, test_fraction, train_cfg.seed, synthetic,
+        **split_options,
+    )  # fmt: skip
     # Fitted on the training interactions only; the test set shares the tables.
     train, test = add_spectral_features(
         train, (test,), model_cfg.interaction_dim, train_cfg.seed
@@ -138,6 +169,7 @@ def run_experiment(
         "model_config": asdict(model_cfg),
         "train_config": asdict(train_cfg),
         "history": result.history,
+        "preparation": list(train.report),
     }
     return report, result
 

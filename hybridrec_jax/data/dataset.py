@@ -32,6 +32,8 @@ class Dataset:
         item_feature_names: one name per column of ``item_features``.
         item_titles: (I,) titles where known, else None.
         name: a short label for reports.
+        report: the preparation report, one line per step (what was read,
+            dropped and why, kept, encoded, and the split).
     """
 
     user: np.ndarray

@@ -14,7 +14,7 @@ import pandas as pd
 
 from hybridrec_jax.data.dataset import Dataset
 from hybridrec_jax.data.prepare import DataError, FeatureSpec
-from hybridrec_jax.data.tables import from_tables
+from hybridrec_jax.data.tables import Preparation, from_tables
 
 ML100K_FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
 ML100K_GENRES = (
@@ -139,15 +139,17 @@ def ml100k_tables(data_dir: str | Path) -> tuple[pd.DataFrame, ...]:
     return ratings, users, items
 
 
-def load_ml100k(data_dir: str | Path) -> Dataset:
+def prepare_ml100k(data_dir: str | Path, **options) -> tuple[Dataset, Preparation]:
     """All 100,000 ML-100K ratings in ``u.data`` order, with encoded content.
 
     User content: age (standardised and bucketed), gender, occupation, first
     digit of the zip code. Item content: the 19 genre flags, release year
     (standardised and bucketed; missing for one item, imputed by the median).
+    ``options`` go to :func:`from_tables` (duplicates, implicit, k-core...).
     """
     ratings, users, items = ml100k_tables(data_dir)
-    dataset, _ = from_tables(
+    options.setdefault("missing_side", "error")
+    return from_tables(
         ratings,
         users,
         items[["item", "title", "genres", "year"]],
@@ -155,10 +157,14 @@ def load_ml100k(data_dir: str | Path) -> Dataset:
         item_features=ML100K_ITEM_FEATURES,
         rating_range=(1.0, 5.0),
         title_column="title",
-        missing_side="error",
         name="ml-100k",
+        **options,
     )
-    return dataset
+
+
+def load_ml100k(data_dir: str | Path, **options) -> Dataset:
+    """:func:`prepare_ml100k` without the Preparation."""
+    return prepare_ml100k(data_dir, **options)[0]
 
 
 def ml100k_fold(

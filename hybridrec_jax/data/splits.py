@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hybridrec_jax.data.dataset import Dataset
+from hybridrec_jax.data.prepare import DataError
 
 
 def random_split(
@@ -30,3 +31,104 @@ def train_test(
 ) -> tuple[Dataset, Dataset]:
     """The two Datasets of a split (features and id maps shared)."""
     return dataset.subset(train_rows), dataset.subset(test_rows)
+
+
+def _need_time(dataset: Dataset, what: str) -> np.ndarray:
+    if dataset.timestamp is None:
+        raise DataError(
+            f"the {what} split needs timestamps, and {dataset.name} has none "
+            "(e.g. ML-1M read from a ratings table without timestamps); use the "
+            "random, k-fold or cold-start splits"
+        )
+    return np.asarray(dataset.timestamp)
+
+
+def leave_one_out(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Per user, the latest interaction is the test row (the NCF protocol).
+
+    Ties in time go to the row that comes last in the data. A user with a single
+    interaction keeps it in training (there is nothing to learn them from
+    otherwise).
+
+    >>> from hybridrec_jax.data.dataset import tiny_dataset
+    >>> import dataclasses
+    >>> ds = dataclasses.replace(tiny_dataset(), user=np.array([0, 0, 1]),
+    ...                          timestamp=np.array([5, 3, 1]))
+    >>> leave_one_out(ds)
+    (array([1, 2]), array([0]))
+    """
+    time = _need_time(dataset, "leave-one-out")
+    rows = np.arange(dataset.n_interactions)
+    # Sort by (user, time, row): the last row of each user's run is the latest.
+    order = np.lexsort((rows, time, dataset.user))
+    user_sorted = dataset.user[order]
+    last = np.r_[user_sorted[1:] != user_sorted[:-1], True]
+    first = np.r_[True, user_sorted[1:] != user_sorted[:-1]]
+    test = order[last & ~first]
+    return np.setdiff1d(rows, test), np.sort(test)
+
+
+def time_split(
+    dataset: Dataset, test_fraction: float = 0.2
+) -> tuple[np.ndarray, np.ndarray]:
+    """A global time cut: rows at or after the cut time are test rows.
+
+    The cut is the ``1 - test_fraction`` quantile of the timestamps, so every
+    training row is strictly older than every test row.
+
+    >>> from hybridrec_jax.data.dataset import tiny_dataset
+    >>> import dataclasses
+    >>> ds = dataclasses.replace(tiny_dataset(), timestamp=np.array([30, 10, 20]))
+    >>> time_split(ds, 0.34)
+    (array([1, 2]), array([0]))
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    time = _need_time(dataset, "time")
+    ordered = np.sort(time)
+    cut = ordered[min(int(round(len(time) * (1 - test_fraction))), len(time) - 1)]
+    test = time >= cut
+    if test.all():
+        raise DataError("every interaction has the same time; no time cut exists")
+    return np.flatnonzero(~test), np.flatnonzero(test)
+
+
+def cold_start_split(
+    dataset: Dataset, side: str, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move every interaction of a random ``test_fraction`` of items (or users)
+    to the test set: those items (users) are never seen in training.
+
+    >>> from hybridrec_jax.data.dataset import tiny_dataset
+    >>> train, test = cold_start_split(tiny_dataset(), "item", 0.5, seed=0)
+    >>> sorted(np.concatenate([train, test]).tolist())
+    [0, 1, 2]
+    """
+    if side not in ("item", "user"):
+        raise ValueError(f"side must be 'item' or 'user', got {side!r}")
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    ids = dataset.item if side == "item" else dataset.user
+    present = np.unique(ids)
+    chosen = np.random.default_rng(seed).permutation(present)
+    n_test = max(1, int(round(len(present) * test_fraction)))
+    if n_test >= len(present):
+        raise ValueError(f"only {len(present)} {side}s: none would be left to train")
+    test = np.isin(ids, chosen[:n_test])
+    return np.flatnonzero(~test), np.flatnonzero(test)
+
+
+def kfold_split(
+    n_rows: int, n_folds: int, fold: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fold ``fold`` of a seeded ``n_folds``-fold partition is the test set.
+
+    >>> folds = [kfold_split(10, 5, k, seed=0)[1] for k in range(5)]
+    >>> sorted(np.concatenate(folds).tolist()) == list(range(10))
+    True
+    """
+    if n_folds < 2 or not 0 <= fold < n_folds:
+        raise ValueError(f"need n_folds >= 2 and 0 <= fold < n_folds, got {fold}")
+    order = np.random.default_rng(seed).permutation(n_rows)
+    test = np.sort(np.array_split(order, n_folds)[fold])
+    return np.setdiff1d(np.arange(n_rows), test), test

@@ -21,7 +21,7 @@ import pandas as pd
 
 from hybridrec_jax.data.dataset import Dataset
 from hybridrec_jax.data.prepare import FeatureSpec
-from hybridrec_jax.data.tables import from_tables
+from hybridrec_jax.data.tables import Preparation, from_tables
 
 GENRES = (
     "action", "comedy", "drama", "horror", "romance",
@@ -155,10 +155,12 @@ def synthetic_tables(
     return ratings, user_table, item_table
 
 
-def load_synthetic(cfg: SyntheticConfig = SyntheticConfig()) -> Dataset:
-    """The synthetic tables prepared into a Dataset (ratings 1..5)."""
+def prepare_synthetic(
+    cfg: SyntheticConfig = SyntheticConfig(), **options
+) -> tuple[Dataset, Preparation]:
+    """The synthetic tables prepared into (Dataset, Preparation), ratings 1..5."""
     ratings, users, items = synthetic_tables(cfg)
-    dataset, _ = from_tables(
+    return from_tables(
         ratings,
         users,
         items,
@@ -167,5 +169,10 @@ def load_synthetic(cfg: SyntheticConfig = SyntheticConfig()) -> Dataset:
         rating_range=(1.0, 5.0),
         title_column="title",
         name="synthetic",
+        **options,
     )
-    return dataset
+
+
+def load_synthetic(cfg: SyntheticConfig = SyntheticConfig()) -> Dataset:
+    """The synthetic tables prepared into a Dataset (ratings 1..5)."""
+    return prepare_synthetic(cfg)[0]

@@ -2,11 +2,14 @@
 
 The raw tables are a ratings table with columns ``user``, ``item``, ``rating`` and
 optionally ``timestamp``, and optional side tables keyed by ``user`` and ``item``.
+No row is lost silently: every dropped interaction is counted under its reason,
+and ``read = kept + sum(dropped)`` is checked before the Dataset is returned.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -17,23 +20,43 @@ from hybridrec_jax.data.prepare import (
     FeatureEncoder,
     FeatureSpec,
     drop_duplicate_interactions,
+    drop_invalid_interactions,
     encode,
     fit_encoder,
     index_ids,
+    k_core,
     lookup,
+    to_implicit,
 )
 
 MISSING_SIDE_POLICIES = ("impute", "drop", "error")
+INTERACTION_COLUMNS = ("user", "item", "rating", "timestamp")
 
 
 @dataclass
 class Preparation:
-    """What was fitted while preparing a data set (reused for new data)."""
+    """What was fitted while preparing a data set (reused for new data).
+
+    Attributes:
+        user_index, item_index: original id -> position (the model's index).
+        user_encoder, item_encoder: the fitted feature encoders.
+        n_read: interactions read.
+        dropped: {reason: interactions dropped}; n_read = kept + sum(dropped).
+        users, items: the side tables in index order (for refitting the
+            encoders on training users and items only, see ``fit_features``).
+        user_specs, item_specs: the feature specifications.
+    """
 
     user_index: pd.Index
     item_index: pd.Index
     user_encoder: FeatureEncoder
     item_encoder: FeatureEncoder
+    n_read: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    users: pd.DataFrame | None = None
+    items: pd.DataFrame | None = None
+    user_specs: tuple[FeatureSpec, ...] = ()
+    item_specs: tuple[FeatureSpec, ...] = ()
 
 
 def _side_table(
@@ -43,6 +66,10 @@ def _side_table(
         return pd.DataFrame({key: index_ids(ids)})
     if key not in side.columns:
         raise DataError(f"{name} table has no {key!r} column", column=key)
+    missing = side[key].isna()
+    if missing.any():
+        row = int(np.flatnonzero(missing.to_numpy())[0])
+        raise DataError(f"missing {key} id in the {name} table", row=row, column=key)
     duplicated = side[key].duplicated(keep=False)
     if duplicated.any():
         row = int(np.flatnonzero(duplicated.to_numpy())[0])
@@ -52,6 +79,16 @@ def _side_table(
             column=key,
         )
     return side
+
+
+def _used_columns(
+    side: pd.DataFrame, key: str, specs, extra: tuple[str | None, ...], report, name
+):
+    used = {key, *(s.column for s in specs), *(c for c in extra if c)}
+    unused = [c for c in side.columns if c not in used]
+    if unused:
+        report.append(f"{name} table: dropped unused columns {unused}")
+    return side[[c for c in side.columns if c in used]]
 
 
 def from_tables(
@@ -64,19 +101,34 @@ def from_tables(
     rating_range: tuple[float, float] | None = None,
     title_column: str | None = None,
     missing_side: str = "impute",
+    duplicates: str = "last",
+    invalid: str = "drop",
+    implicit: bool = False,
+    implicit_threshold: float | None = None,
+    min_user_interactions: int = 1,
+    min_item_interactions: int = 1,
     name: str = "dataset",
 ) -> tuple[Dataset, Preparation]:
     """Merge, clean, encode and index raw tables into a Dataset.
 
     Steps, each reported in ``Dataset.report``:
-      1. drop interactions with a missing user, item or rating;
-      2. drop duplicate (user, item) pairs, keeping the last;
-      3. merge with the side tables: an interaction whose user or item has no
+      1. drop unused columns of the ratings table;
+      2. drop invalid interactions (a missing id, a missing or non-numeric
+         rating, a rating outside ``rating_range``) or, with
+         ``invalid="error"``, refuse the first one;
+      3. drop duplicate (user, item) pairs, keeping the last or their mean
+         rating (``duplicates="last"`` or ``"mean"``);
+      4. with ``implicit=True``, turn ratings into positives (all of them, or
+         those >= ``implicit_threshold``; the others are dropped);
+      5. merge with the side tables: an interaction whose user or item has no
          side row is kept with imputed features (``missing_side="impute"``),
          dropped ("drop") or refused ("error");
-      4. index ids to 0..n-1 (every id of a side table gets an index, so items
+      6. optional k-core filter (``min_user_interactions``,
+         ``min_item_interactions``);
+      7. index ids to 0..n-1 (every id of a side table gets an index, so items
          nobody rated can still be recommended);
-      5. fit the feature encoders (impute + encode) and encode the side tables.
+      8. fit the feature encoders (impute + encode) on the side tables, which hold
+         no interaction data; ``fit_features`` refits them on training rows.
 
     >>> r = pd.DataFrame({"user": [1, 2], "item": [7, 7], "rating": [4.0, 2.0]})
     >>> ds, prep = from_tables(r)
@@ -85,6 +137,8 @@ def from_tables(
     """
     if missing_side not in MISSING_SIDE_POLICIES:
         raise ValueError(f"missing_side must be one of {MISSING_SIDE_POLICIES}")
+    if invalid not in ("drop", "error"):
+        raise ValueError(f"invalid must be 'drop' or 'error', got {invalid!r}")
     for column in ("user", "item", "rating"):
         if column not in ratings.columns:
             raise DataError(
@@ -94,17 +148,63 @@ def from_tables(
             )
     if len(ratings) == 0:
         raise DataError("the ratings table is empty")
-    report = [f"read {len(ratings)} interactions"]
-    invalid = ratings[["user", "item", "rating"]].isna().any(axis=1)
-    table = ratings.loc[~invalid]
-    report.append(f"dropped {int(invalid.sum())} rows with a missing id or rating")
-    table, n_duplicates = drop_duplicate_interactions(table, keep="last")
-    report.append(f"dropped {n_duplicates} duplicate (user, item) rows, kept last")
+    n_read = len(ratings)
+    dropped: dict[str, int] = {}
+    report = [f"read {n_read} interactions"]
+
+    unused = [c for c in ratings.columns if c not in INTERACTION_COLUMNS]
+    table = ratings[[c for c in ratings.columns if c in INTERACTION_COLUMNS]]
+    if unused:
+        report.append(f"ratings table: dropped unused columns {unused}")
+
+    table, invalid_counts = drop_invalid_interactions(table, rating_range)
+    if "timestamp" in table.columns:
+        stamp = pd.to_numeric(table["timestamp"], errors="coerce")
+        no_time = stamp.isna().to_numpy()
+        invalid_counts["missing or non-numeric timestamp"] = int(no_time.sum())
+        table = table.loc[~no_time]
+    n_invalid = sum(invalid_counts.values())
+    if n_invalid and invalid == "error":
+        bad = ~ratings.index.isin(table.index)
+        row = int(np.flatnonzero(bad)[0])
+        reason = next(r for r, n in invalid_counts.items() if n)
+        raise DataError(f"invalid interaction ({reason})", row=row)
+    for reason, count in invalid_counts.items():
+        dropped[reason] = count
+        report.append(f"dropped {count} rows: {reason}")
+    table = table.assign(rating=pd.to_numeric(table["rating"]).astype(np.float32))
+    if "timestamp" in table.columns:
+        table = table.assign(timestamp=pd.to_numeric(table["timestamp"]))
+
+    table, n_duplicates = drop_duplicate_interactions(table, keep=duplicates)
+    reason = f"duplicate (user, item), kept {duplicates}"
+    dropped[reason] = n_duplicates
+    report.append(f"dropped {n_duplicates} rows: {reason}")
+
+    if implicit:
+        table, implicit_counts = to_implicit(table, implicit_threshold)
+        dropped.update(implicit_counts)
+        report.append(
+            "implicit feedback: every interaction is a positive (1.0)"
+            if implicit_threshold is None
+            else f"implicit feedback: rating >= {implicit_threshold:g} is a "
+            f"positive; dropped {sum(implicit_counts.values())} rows below it"
+        )
+        rating_range = (0.0, 1.0)
 
     users = _side_table(users, "user", table["user"], "user")
     items = _side_table(items, "item", table["item"], "item")
+    users = _used_columns(users, "user", user_features, (), report, "user")
+    items = _used_columns(items, "item", item_features, (title_column,), report, "item")
     no_user = ~table["user"].isin(users["user"])
     no_item = ~table["item"].isin(items["item"])
+    for what, gap, side in (("user", no_user, users), ("item", no_item, items)):
+        if gap.all() and len(side):
+            raise DataError(
+                f"no {what} id of the ratings table is in the {what} table; the id "
+                f"types are {table[what].dtype} and {side[what].dtype}",
+                column=what,
+            )
     orphan = no_user | no_item
     if orphan.any():
         if missing_side == "error":
@@ -115,6 +215,7 @@ def from_tables(
             )
         if missing_side == "drop":
             table = table.loc[~orphan]
+            dropped["user or item without a side-table row"] = int(orphan.sum())
             report.append(f"dropped {int(orphan.sum())} rows without a side row")
         else:
             users = pd.concat(
@@ -130,6 +231,18 @@ def from_tables(
                 "features are imputed"
             )
 
+    if min_user_interactions > 1 or min_item_interactions > 1:
+        before = len(table)
+        table, rounds = k_core(table, min_user_interactions, min_item_interactions)
+        reason = (
+            f"k-core (users >= {min_user_interactions}, items >= "
+            f"{min_item_interactions} interactions)"
+        )
+        dropped[reason] = before - len(table)
+        report.append(f"dropped {before - len(table)} rows: {reason}, {rounds} rounds")
+    if len(table) == 0:
+        raise DataError("no interaction is left after cleaning: " + "; ".join(report))
+
     user_index = index_ids(users["user"])
     item_index = index_ids(items["item"])
     users = users.set_index("user").reindex(user_index).reset_index()
@@ -139,6 +252,11 @@ def from_tables(
     item_encoder = fit_encoder(items, list(item_features))
     x_user = encode(users, user_encoder)
     x_item = encode(items, item_encoder)
+    report.append(
+        f"encoded {x_user.shape[1]} user and {x_item.shape[1]} item feature "
+        "columns (missing values imputed: numeric median, categorical "
+        "'unknown', multi-hot empty)"
+    )
 
     rating = table["rating"].to_numpy(np.float32)
     if rating_range is None:
@@ -151,7 +269,14 @@ def from_tables(
         if title_column and title_column in items.columns
         else None
     )
-    report.append(f"kept {len(table)} interactions")
+    kept = len(table)
+    if n_read != kept + sum(dropped.values()):
+        raise AssertionError(f"rows not conserved: {n_read} != {kept} + {dropped}")
+    report.append(
+        f"kept {kept} interactions of {n_read} read "
+        f"({sum(dropped.values())} dropped); {len(user_index)} users, "
+        f"{len(item_index)} items"
+    )
     dataset = Dataset(
         user=lookup(user_index, table["user"], what="user"),
         item=lookup(item_index, table["item"], what="item"),
@@ -168,4 +293,53 @@ def from_tables(
         name=name,
         report=tuple(report),
     )
-    return dataset, Preparation(user_index, item_index, user_encoder, item_encoder)
+    preparation = Preparation(
+        user_index, item_index, user_encoder, item_encoder,
+        n_read=n_read, dropped=dropped, users=users, items=items,
+        user_specs=tuple(user_features), item_specs=tuple(item_features),
+    )  # fmt: skip
+    return dataset, preparation
+
+
+def fit_features(
+    dataset: Dataset, preparation: Preparation, train_rows: np.ndarray
+) -> tuple[Dataset, Preparation]:
+    """Refit imputation and encoding on the users and items of ``train_rows`` only.
+
+    Every user and item is then encoded with those statistics, so a cold-start
+    test item's year does not move the median or the mean its features use.
+
+    >>> r = pd.DataFrame({"user": [1, 2], "item": [1, 2], "rating": [4.0, 2.0]})
+    >>> items = pd.DataFrame({"item": [1, 2], "year": [1990.0, 2000.0]})
+    >>> ds, prep = from_tables(r, None, items,
+    ...                        item_features=[FeatureSpec("year", "numeric")])
+    >>> refit, prep2 = fit_features(ds, prep, np.array([0]))
+    >>> prep2.item_encoder.features[0].mean, refit.item_features[:, 0].tolist()
+    (1990.0, [0.0, 10.0])
+    """
+    if preparation.users is None or preparation.items is None:
+        raise ValueError("this Preparation keeps no side tables to refit on")
+    train_rows = np.asarray(train_rows)
+    train_users = np.unique(dataset.user[train_rows])
+    train_items = np.unique(dataset.item[train_rows])
+    user_encoder = fit_encoder(
+        preparation.users.iloc[train_users], list(preparation.user_specs)
+    )
+    item_encoder = fit_encoder(
+        preparation.items.iloc[train_items], list(preparation.item_specs)
+    )
+    refit = dataclasses.replace(
+        dataset,
+        user_features=encode(preparation.users, user_encoder),
+        item_features=encode(preparation.items, item_encoder),
+        user_feature_names=tuple(user_encoder.names),
+        item_feature_names=tuple(item_encoder.names),
+        report=(
+            *dataset.report,
+            f"feature encoders refitted on the {len(train_users)} users and "
+            f"{len(train_items)} items of the training rows",
+        ),
+    )
+    return refit, dataclasses.replace(
+        preparation, user_encoder=user_encoder, item_encoder=item_encoder
+    )

@@ -1,0 +1,171 @@
+"""Named data sets and splits: one entry point for the CLI, notebooks and benchmarks.
+
+``prepare_named(name, data_dir)`` returns (Dataset, Preparation);
+``split_rows(dataset, split, ...)`` returns (train_rows, test_rows).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hybridrec_jax.data.dataset import Dataset
+from hybridrec_jax.data.generic import parse_columns, prepare_interactions
+from hybridrec_jax.data.ml1m import prepare_ml1m
+from hybridrec_jax.data.movielens import ML100K_FOLDS, ml100k_fold, prepare_ml100k
+from hybridrec_jax.data.movielens_csv import prepare_movielens_csv
+from hybridrec_jax.data.prepare import DataError
+from hybridrec_jax.data.splits import (
+    cold_start_split,
+    kfold_split,
+    leave_one_out,
+    random_split,
+    time_split,
+)
+from hybridrec_jax.data.synthetic import SyntheticConfig, prepare_synthetic
+from hybridrec_jax.data.tables import Preparation
+
+CSV_RELEASES = ("ml-latest-small", "ml-25m", "ml-32m")
+DATASETS = ("synthetic", "ml-100k", "ml-1m", *CSV_RELEASES, "csv")
+SPLITS = (
+    "random", "kfold", "leave-one-out", "time", "cold-items", "cold-users",
+    *ML100K_FOLDS,
+)  # fmt: skip
+# Folder names tried under $HYBRIDREC_DATA for each data set.
+FOLDER_NAMES = {"ml-1m": ("ml-1m", "ml-1m-partial")}
+RATINGS_FILES = ("ratings.csv", "ratings.tsv", "ratings.parquet", "interactions.csv")
+
+
+@dataclass(frozen=True)
+class CSVOptions:
+    """How to read the generic ``csv`` data set (see ``hybridrec train --help``)."""
+
+    ratings: str | None = None
+    users: str | None = None
+    items: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    sep: str | None = None
+    rating_range: tuple[float, float] | None = None
+    title_column: str | None = None
+
+    @classmethod
+    def from_text(cls, columns: str = "", rating_range: str = "", **kwargs):
+        """Parse 'user=uid,item=iid' and '1,10' as typed on the command line."""
+        scale = None
+        if rating_range:
+            low, _, high = rating_range.partition(",")
+            scale = (float(low), float(high))
+        return cls(columns=parse_columns(columns), rating_range=scale, **kwargs)
+
+
+def default_data_dir(name: str) -> Path | None:
+    """``$HYBRIDREC_DATA/<name>`` (or a known alternative name) if it exists."""
+    root = os.environ.get("HYBRIDREC_DATA")
+    if not root:
+        return None
+    for folder in FOLDER_NAMES.get(name, (name,)):
+        if (Path(root) / folder).is_dir():
+            return Path(root) / folder
+    return None
+
+
+def _generic(data_dir: Path | None, csv: CSVOptions, options: dict):
+    ratings = Path(csv.ratings) if csv.ratings else None
+    base = data_dir if data_dir is not None and data_dir.is_dir() else None
+    if ratings is None and data_dir is not None and data_dir.is_file():
+        ratings = data_dir
+    if ratings is None and base is not None:
+        ratings = next((base / f for f in RATINGS_FILES if (base / f).is_file()), None)
+    if ratings is None:
+        raise DataError(
+            "the csv data set needs --ratings-file FILE, or --data-dir pointing at "
+            f"a file or a folder holding one of {RATINGS_FILES}"
+        )
+    if base is not None and not ratings.is_absolute() and not ratings.exists():
+        ratings = base / ratings
+
+    def side(name: str | None) -> Path | None:
+        if name is None:
+            return None
+        path = Path(name)
+        return base / path if base is not None and not path.exists() else path
+
+    return prepare_interactions(
+        ratings,
+        side(csv.users),
+        side(csv.items),
+        columns=csv.columns,
+        rating_range=csv.rating_range,
+        sep=csv.sep,
+        title_column=csv.title_column,
+        name="csv",
+        **options,
+    )
+
+
+def prepare_named(
+    name: str,
+    data_dir: str | Path | None = None,
+    *,
+    seed: int = 0,
+    csv: CSVOptions | None = None,
+    **options,
+) -> tuple[Dataset, Preparation]:
+    """(Dataset, Preparation) of a named data set; ``options`` go to from_tables.
+
+    >>> ds, prep = prepare_named("synthetic", seed=0)
+    >>> ds.n_interactions, prep.n_read
+    (100000, 100000)
+    """
+    if name not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}")
+    if name == "synthetic":
+        return prepare_synthetic(SyntheticConfig(seed=seed), **options)
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir(name)
+    if name == "csv":
+        return _generic(data_dir, csv or CSVOptions(), options)
+    if data_dir is None:
+        raise DataError(
+            f"{name} needs --data-dir pointing at the unpacked folder (or "
+            f"$HYBRIDREC_DATA holding it; `hybridrec data download {name}` "
+            "fetches it)"
+        )
+    if not data_dir.is_dir():
+        raise DataError("data folder not found", path=str(data_dir))
+    if name == "ml-100k":
+        return prepare_ml100k(data_dir, **options)
+    if name == "ml-1m":
+        return prepare_ml1m(data_dir, **options)
+    return prepare_movielens_csv(data_dir, name=name, **options)
+
+
+def split_rows(
+    dataset: Dataset,
+    split: str = "random",
+    *,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    fold: int = 0,
+    n_folds: int = 5,
+    data_dir: str | Path | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train_rows, test_rows) of a named split; see ``SPLITS``."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if split == "random":
+        return random_split(dataset.n_interactions, test_fraction, seed)
+    if split == "kfold":
+        return kfold_split(dataset.n_interactions, n_folds, fold, seed)
+    if split == "leave-one-out":
+        return leave_one_out(dataset)
+    if split == "time":
+        return time_split(dataset, test_fraction)
+    if split in ("cold-items", "cold-users"):
+        side = "item" if split == "cold-items" else "user"
+        return cold_start_split(dataset, side, test_fraction, seed)
+    if dataset.name != "ml-100k" or data_dir is None:
+        raise ValueError(f"split {split!r} exists only for ml-100k (with --data-dir)")
+    return ml100k_fold(dataset, data_dir, split)

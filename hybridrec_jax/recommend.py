@@ -1,0 +1,385 @@
+"""Top-K recommendations for known users, new users and similar items.
+
+A saved model (:func:`save_model`, a :mod:`checkpoint` folder) carries what
+recommending needs beyond the parameters: the content tables x_u and x_i, the id
+maps, feature names (and the fitted encoders where known), item titles and the
+training pairs, so that items a user has already seen are never recommended.
+
+- known user u: s_ui for every item i (the factorised scorer), seen items set to
+  -inf, the K best by ``lax.top_k``;
+- new user: the content row x_u built from "name=value" pairs, scored through
+  the content path with zero id rows (see :mod:`coldstart`);
+- similar items: cosine similarity of the item representations the network
+  uses, e_i = [Q'_i + x_i V_I ; Q_i W_Q + x_i W_I] (dot-branch factor and the
+  item's share h_i of the first layer), each part normalised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from hybridrec_jax.checkpoint import load_checkpoint, save_checkpoint
+from hybridrec_jax.coldstart import with_new_entities
+from hybridrec_jax.config import ModelConfig, TrainConfig
+from hybridrec_jax.data.dataset import Dataset
+from hybridrec_jax.data.prepare import FeatureEncoder, encode
+from hybridrec_jax.model import Features, Params
+from hybridrec_jax.ranking import _grouped
+from hybridrec_jax.scoring import score_all
+
+
+@dataclass
+class Recommender:
+    """A loaded model with everything needed to recommend."""
+
+    params: Params
+    model_cfg: ModelConfig
+    features: Features
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    seen_offsets: np.ndarray  # (U + 1,) CSR of the training pairs
+    seen_items: np.ndarray
+    user_feature_names: tuple[str, ...] = ()
+    item_feature_names: tuple[str, ...] = ()
+    item_titles: list | None = None
+    user_encoder: FeatureEncoder | None = None
+
+    def user_index(self, user_id) -> int:
+        return _index(self.user_ids, user_id, "user")
+
+    def item_index(self, item_id) -> int:
+        return _index(self.item_ids, item_id, "item")
+
+
+def _index(ids: np.ndarray, value, what: str) -> int:
+    matches = np.flatnonzero(ids.astype(str) == str(value))
+    if matches.size == 0:
+        raise ValueError(
+            f"unknown {what} id {value!r}: the model knows {len(ids)} {what}s "
+            f"(e.g. {', '.join(map(str, ids[:3]))}); for a new user give "
+            "--new-user with feature values"
+        )
+    return int(matches[0])
+
+
+def _ids_for_storage(ids: np.ndarray) -> tuple[dict, dict]:
+    """Numeric id maps go to the arrays file, others to JSON metadata."""
+    ids = np.asarray(ids)
+    if ids.dtype.kind in "iuf":
+        return {"ids": ids}, {}
+    return {}, {"ids": [str(v) for v in ids]}
+
+
+def save_model(
+    directory: str | Path,
+    params: Params,
+    model_cfg: ModelConfig,
+    train: Dataset,
+    *,
+    train_cfg: TrainConfig | None = None,
+    opt_state=None,
+    epoch: int = 0,
+    user_encoder: FeatureEncoder | None = None,
+    item_encoder: FeatureEncoder | None = None,
+) -> Path:
+    """Save the model with the id maps, features, titles and seen pairs of ``train``."""
+    arrays = {
+        "user_features": train.user_features,
+        "item_features": train.item_features,
+        "seen_user": np.asarray(train.user, np.int32),
+        "seen_item": np.asarray(train.item, np.int32),
+    }
+    metadata: dict = {
+        "dataset": train.name,
+        "rating_range": list(train.rating_range),
+        "user_feature_names": list(train.user_feature_names),
+        "item_feature_names": list(train.item_feature_names),
+        "item_titles": None
+        if train.item_titles is None
+        else [None if pd.isna(t) else str(t) for t in train.item_titles],
+    }
+    for side, ids in (("user", train.user_ids), ("item", train.item_ids)):
+        stored, meta = _ids_for_storage(ids)
+        arrays.update({f"{side}_{k}": v for k, v in stored.items()})
+        metadata.update({f"{side}_{k}": v for k, v in meta.items()})
+    for side, encoder in (("user", user_encoder), ("item", item_encoder)):
+        if encoder is not None:
+            metadata[f"{side}_encoder"] = encoder.to_dict()
+    return save_checkpoint(
+        directory, params, model_cfg, train_cfg=train_cfg, opt_state=opt_state,
+        epoch=epoch, arrays=arrays, metadata=metadata,
+        n_user_features=train.user_features.shape[1],
+        n_item_features=train.item_features.shape[1],
+    )  # fmt: skip
+
+
+def load_recommender(directory: str | Path) -> Recommender:
+    """A :class:`Recommender` from a folder written by :func:`save_model`."""
+    ckpt = load_checkpoint(directory)
+    arrays, meta = ckpt.arrays, ckpt.metadata
+    features = {
+        "user": jnp.asarray(arrays["user_features"], jnp.float32),
+        "item": jnp.asarray(arrays["item_features"], jnp.float32),
+    }
+    ids = {}
+    for side in ("user", "item"):
+        stored = arrays.get(f"{side}_ids")
+        ids[side] = np.asarray(meta[f"{side}_ids"] if stored is None else stored)
+    offsets, items = _grouped(
+        arrays["seen_user"], arrays["seen_item"], len(ids["user"])
+    )
+    encoder = meta.get("user_encoder")
+    return Recommender(
+        params=jax.tree.map(jnp.asarray, ckpt.params),
+        model_cfg=ckpt.model_cfg,
+        features=features,
+        user_ids=ids["user"],
+        item_ids=ids["item"],
+        seen_offsets=offsets,
+        seen_items=items,
+        user_feature_names=tuple(meta.get("user_feature_names", ())),
+        item_feature_names=tuple(meta.get("item_feature_names", ())),
+        item_titles=meta.get("item_titles"),
+        user_encoder=None if encoder is None else FeatureEncoder.from_dict(encoder),
+    )
+
+
+@partial(jax.jit, static_argnames=("k",))
+def _top_k_chunk(scores, seen, k):
+    scores = jnp.where(seen, -jnp.inf, scores)  # (C, I)
+    return jax.lax.top_k(scores, k)  # (C, k) each
+
+
+def top_k(
+    rec: Recommender,
+    users: np.ndarray,
+    k: int = 10,
+    *,
+    exclude_seen: bool = True,
+    chunk_size: int = 256,
+    params: Params | None = None,
+    features: Features | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(items (n, k), scores (n, k)) for user indices ``users``, best first.
+
+    Seen items score -inf, so they come last (only when fewer than k remain).
+    ``params``/``features`` override the recommender's (e.g. with new users).
+    """
+    params = rec.params if params is None else params
+    features = rec.features if features is None else features
+    n_items = features["item"].shape[0]
+    k = min(k, n_items)
+    users = np.asarray(users)
+    chunk = max(1, min(chunk_size, len(users)))
+    items_out, scores_out = [], []
+    for start in range(0, len(users), chunk):
+        block = users[start : start + chunk]
+        seen = np.zeros((chunk, n_items), bool)
+        if exclude_seen:
+            for row, u in enumerate(block):
+                if u < len(rec.seen_offsets) - 1:
+                    lo, hi = rec.seen_offsets[u], rec.seen_offsets[u + 1]
+                    seen[row, rec.seen_items[lo:hi]] = True
+        padded = np.concatenate([block, np.zeros(chunk - len(block), block.dtype)])
+        scores = score_all(params, rec.model_cfg, features, jnp.asarray(padded))
+        scores, items = _top_k_chunk(scores, jnp.asarray(seen), k)
+        items_out.append(np.asarray(items)[: len(block)])
+        scores_out.append(np.asarray(scores)[: len(block)])
+    return np.concatenate(items_out), np.concatenate(scores_out)
+
+
+def _table(rec: Recommender, items: np.ndarray, scores: np.ndarray, score_name: str):
+    titles = rec.item_titles
+    return pd.DataFrame(
+        {
+            "rank": np.arange(1, len(items) + 1),
+            "item_id": rec.item_ids[items],
+            "title": [titles[i] if titles else None for i in items],
+            score_name: scores,
+        }
+    )
+
+
+def recommend_user(rec: Recommender, user_id, k: int = 10) -> pd.DataFrame:
+    """The top-K unseen items of a known user: rank, item_id, title, score."""
+    items, scores = top_k(rec, np.array([rec.user_index(user_id)]), k)
+    keep = np.isfinite(scores[0])
+    return _table(rec, items[0][keep], scores[0][keep], "score")
+
+
+def parse_feature_values(text: str) -> dict[str, str]:
+    """'age=25,gender=F' -> {'age': '25', 'gender': 'F'}.
+
+    >>> parse_feature_values("age=25, gender=F")
+    {'age': '25', 'gender': 'F'}
+    """
+    values = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(
+                f"feature values look like 'age=25,gender=F', got {part!r}"
+            )
+        values[name.strip()] = value.strip()
+    return values
+
+
+def user_feature_row(rec: Recommender, values: dict[str, str]) -> np.ndarray:
+    """x_u (F_u,) for a new user from raw feature values.
+
+    With the fitted encoder (saved by ``hybridrec train``) the values go through
+    the same imputation and encoding as the training users; columns the encoder
+    does not make (e.g. interaction summaries, unknown for a new user) stay 0.
+    Without it, each "name=value" sets the one-hot column named "name=value" (or
+    "name=unknown" if that value was never seen) and a numeric column named
+    "name" takes the value as given.
+    """
+    names = rec.user_feature_names
+    row = np.zeros(len(names), np.float32)
+    position = {name: j for j, name in enumerate(names)}
+    if rec.user_encoder is not None:
+        kinds = {f.column: f.kind for f in rec.user_encoder.features}
+        unknown = set(values) - set(kinds)
+        if unknown:
+            raise ValueError(f"unknown user features {sorted(unknown)}; known: "
+                             f"{sorted(kinds)}")  # fmt: skip
+        numeric = {c for c, kind in kinds.items() if kind in ("numeric", "bucket")}
+        table = pd.DataFrame([{
+            c: None if c not in values
+            else float(values[c]) if c in numeric else values[c]
+            for c in kinds
+        }])  # fmt: skip
+        encoded = encode(table, rec.user_encoder)[0]
+        for name, value in zip(rec.user_encoder.names, encoded, strict=True):
+            row[position[name]] = value
+        return row
+    for name, value in values.items():
+        if f"{name}={value}" in position:
+            row[position[f"{name}={value}"]] = 1.0
+        elif f"{name}=unknown" in position:
+            row[position[f"{name}=unknown"]] = 1.0
+        elif name in position:
+            row[position[name]] = float(value)
+        else:
+            raise ValueError(f"unknown user feature {name!r}; the model's features "
+                             f"are {', '.join(names)}")  # fmt: skip
+    return row
+
+
+def recommend_new_user(
+    rec: Recommender, values: dict[str, str], k: int = 10
+) -> pd.DataFrame:
+    """Top-K for a user known only by features (zero id rows: the content path)."""
+    x_u = user_feature_row(rec, values)
+    params, features = with_new_entities(rec.params, rec.features, x_u[None, :])
+    new_index = np.array([features["user"].shape[0] - 1])
+    items, scores = top_k(rec, new_index, k, params=params, features=features)
+    return _table(rec, items[0], scores[0], "score")
+
+
+def item_representations(rec: Recommender) -> np.ndarray:
+    """e_i of the module docstring, each part L2-normalised per item, (I, D)."""
+    cfg, emb, dense = rec.model_cfg, rec.params["embeddings"], rec.params["dense"]
+    x_i = rec.features["item"]
+    parts = []
+    if cfg.dot_dim > 0:
+        factor = emb["item_dot"]
+        if cfg.use_features:
+            factor = factor + x_i @ dense["item_feature_dot"]
+        parts.append(factor)
+    if dense["layers"]:
+        W, d = dense["layers"][0]["W"], cfg.embedding_dim
+        h_i = emb["item"] @ W[d : 2 * d]  # Q_i W_Q
+        if cfg.use_features:
+            f_u = rec.features["user"].shape[1]
+            h_i = h_i + x_i @ W[2 * d + f_u :]  # + x_i W_I
+        parts.append(h_i)
+    if not parts:
+        parts.append(x_i)
+    normed = [p / jnp.maximum(jnp.linalg.norm(p, axis=1, keepdims=True), 1e-12)
+              for p in parts]  # fmt: skip
+    return np.asarray(jnp.concatenate(normed, axis=1))
+
+
+def similar_items(rec: Recommender, item_id, k: int = 10) -> pd.DataFrame:
+    """The K items most similar to ``item_id`` (cosine of e_i), itself excluded."""
+    index = rec.item_index(item_id)
+    e = item_representations(rec)
+    norms = np.maximum(np.linalg.norm(e, axis=1), 1e-12)
+    similarity = (e @ e[index]) / (norms * norms[index])
+    similarity[index] = -np.inf
+    order = np.argsort(-similarity, kind="stable")[:k]
+    return _table(rec, order, similarity[order], "similarity")
+
+
+def recommend_all(rec: Recommender, k: int = 10) -> pd.DataFrame:
+    """Top-K unseen items for every known user: user_id, rank, item_id, title, score.
+
+    A user who has seen all but j < K items gets only those j rows.
+    """
+    users = np.arange(len(rec.user_ids))
+    items, scores = top_k(rec, users, k)
+    titles = rec.item_titles
+    flat = items.reshape(-1)
+    return pd.DataFrame(
+        {
+            "user_id": np.repeat(rec.user_ids, items.shape[1]),
+            "rank": np.tile(np.arange(1, items.shape[1] + 1), len(users)),
+            "item_id": rec.item_ids[flat],
+            "title": [titles[i] for i in flat] if titles else None,
+            "score": scores.reshape(-1),
+        }
+    )[np.isfinite(scores.reshape(-1))].reset_index(drop=True)
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """A plain-text table for the terminal."""
+    return table.to_string(index=False, float_format=lambda v: f"{v:.4f}")
+
+
+def save_experiment_model(
+    directory: str | Path,
+    result,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    dataset: str,
+    data_dir=None,
+    split: str = "random",
+    test_fraction: float = 0.2,
+    **split_options,
+) -> Path:
+    """Save what ``run_experiment`` trained (``hybridrec train --save-model``).
+
+    The training split is rebuilt exactly as the experiment built it (seeded
+    split, then the interaction features fitted on it), and the fitted content
+    encoders come from the data set's preparation, so a new user's raw values
+    are encoded as the training users' were.
+    """
+    from hybridrec_jax.data import prepare_named
+    from hybridrec_jax.data.interactions import add_spectral_features
+    from hybridrec_jax.experiment import load_split
+
+    train, _ = load_split(
+        dataset, data_dir, split, test_fraction, train_cfg.seed, **split_options
+    )
+    (train,) = add_spectral_features(
+        train, (), model_cfg.interaction_dim, train_cfg.seed
+    )
+    try:
+        csv = split_options.get("csv")
+        preparation = prepare_named(dataset, data_dir, seed=train_cfg.seed, csv=csv)[1]
+        encoders = preparation.user_encoder, preparation.item_encoder
+    except (ValueError, OSError, TypeError):  # no encoders: name matching instead
+        encoders = None, None
+    return save_model(
+        directory, result.params, model_cfg, train, train_cfg=train_cfg,
+        opt_state=result.opt_state, epoch=result.best_epoch,
+        user_encoder=encoders[0], item_encoder=encoders[1],
+    )  # fmt: skip
