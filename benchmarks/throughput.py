@@ -171,7 +171,7 @@ def main(argv=None) -> int:
     batch_sizes = [256, 1024, 4096, 16384, 65536]
     embedding_dims = [16, 32, 64, 128]
     if args.small:
-        batch_sizes, embedding_dims, args.repeats = [1024], [8], 1
+        batch_sizes, embedding_dims, args.repeats = [1024], [], 1
     (train,) = add_spectral_features(train, (), model_cfg.interaction_dim)
 
     device = jax.devices()[0]

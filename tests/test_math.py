@@ -185,7 +185,7 @@ def test_hand_grad_equals_autodiff(activation, loss, l2):
         )
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=10, deadline=None)
 @example(  # batch size 1, no MLP, no dot branch, no features
     hidden=[], activation="relu", loss="mse", l2=True, embedding_dim=1, dot_dim=0,
     use_features=False, use_biases=True, n_users=1, n_items=1, f_u=0, f_i=0,
