@@ -358,26 +358,20 @@ def save_experiment_model(
     """Save what ``run_experiment`` trained (``hybridrec train --save-model``).
 
     The training split is rebuilt exactly as the experiment built it (seeded
-    split, then the interaction features fitted on it), and the fitted content
-    encoders come from the data set's preparation, so a new user's raw values
-    are encoded as the training users' were.
+    split, content encoders fitted on the training rows, then the interaction
+    features fitted on them), so a new user's raw values are encoded as the
+    training users' were.
     """
-    from hybridrec_jax.data import prepare_named
     from hybridrec_jax.data.interactions import add_spectral_features
-    from hybridrec_jax.experiment import load_split
+    from hybridrec_jax.experiment import prepare_split
 
-    train, _ = load_split(
+    train, _, preparation = prepare_split(
         dataset, data_dir, split, test_fraction, train_cfg.seed, **split_options
     )
     (train,) = add_spectral_features(
         train, (), model_cfg.interaction_dim, train_cfg.seed
     )
-    try:
-        csv = split_options.get("csv")
-        preparation = prepare_named(dataset, data_dir, seed=train_cfg.seed, csv=csv)[1]
-        encoders = preparation.user_encoder, preparation.item_encoder
-    except (ValueError, OSError, TypeError):  # no encoders: name matching instead
-        encoders = None, None
+    encoders = preparation.user_encoder, preparation.item_encoder
     return save_model(
         directory, result.params, model_cfg, train, train_cfg=train_cfg,
         opt_state=result.opt_state, epoch=result.best_epoch,
