@@ -201,30 +201,35 @@ def main(argv=None) -> int:
 
 
 def plot(winners: dict, out_dir: Path) -> None:
-    """Mean ± spread of validation RMSE against epoch and against seconds."""
+    """Mean ± spread of training loss and validation RMSE, against epoch and
+    against training seconds: one PNG per x axis, two panels each."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     for axis in ("epochs", "seconds"):
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for opt, r in winners.items():
-            curves = [c for c in r["curves"] if c is not None]
-            if not curves:
-                continue
-            values = np.array([c["val_rmse"] for c in curves])
-            if axis == "epochs":
-                x = np.arange(1, values.shape[1] + 1)
-            else:
-                x = np.mean([c["seconds"] for c in curves], axis=0)
-            mean, spread = values.mean(0), values.std(0)
-            ax.plot(x, mean, label=f"{opt} {r['setting']}")
-            ax.fill_between(x, mean - spread, mean + spread, alpha=0.25)
-        ax.set_xlabel("epoch" if axis == "epochs" else "training seconds")
-        ax.set_ylabel("validation RMSE")
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
+        fig, panels = plt.subplots(1, 2, figsize=(11, 4))
+        for metric, ax in zip(("train_loss", "val_rmse"), panels, strict=True):
+            for opt, r in winners.items():
+                curves = [c for c in r["curves"] if c is not None]
+                if not curves:
+                    continue
+                values = np.array([c[metric] for c in curves])
+                if axis == "epochs":
+                    x = np.arange(1, values.shape[1] + 1)
+                else:
+                    x = np.mean([c["seconds"] for c in curves], axis=0)
+                mean, spread = values.mean(0), values.std(0)
+                ax.plot(x, mean, label=f"{opt} {r['setting']}")
+                ax.fill_between(x, mean - spread, mean + spread, alpha=0.25)
+            ax.set_xlabel("epoch" if axis == "epochs" else "training seconds")
+            ax.set_ylabel(
+                "training loss (MSE + penalties)" if metric == "train_loss"
+                else "validation RMSE"
+            )  # fmt: skip
+            ax.legend(fontsize=7)
+            ax.grid(alpha=0.3)
         fig.tight_layout()
         fig.savefig(out_dir / f"sgd_vs_adam_{axis}.png", dpi=120)
         plt.close(fig)
