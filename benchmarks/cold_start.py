@@ -30,8 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import write_results  # noqa: E402
-from benchmarks.ranking import find_data  # noqa: E402
+from benchmarks.common import find_data, write_results  # noqa: E402
 from hybridrec_jax import SyntheticConfig, TrainConfig, load_synthetic  # noqa: E402
 from hybridrec_jax.coldstart import (  # noqa: E402
     cold_item_split,

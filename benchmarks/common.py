@@ -18,6 +18,19 @@ from pathlib import Path
 import jax
 
 RESULTS = Path(__file__).resolve().parent / "results"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def find_data(name: str, given: str | Path | None = None) -> Path | None:
+    """``given``, else ``$HYBRIDREC_DATA/<name>``, else ``../shared/data/<name>``
+    beside the checkout; None where none of them is a folder."""
+    if given:
+        return Path(given)
+    roots = [os.environ.get("HYBRIDREC_DATA"), REPO.parent / "shared" / "data"]
+    for root in filter(None, roots):
+        if (Path(root) / name).is_dir():
+            return Path(root) / name
+    return None
 
 
 def environment() -> dict:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -34,20 +33,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, write_results  # noqa: E402
+from benchmarks.common import RESULTS, find_data, write_results  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 FULL_ROWS = 25_000_000
 SMALL_ROWS = 1_000_000
-
-
-def find_data(name: str) -> Path | None:
-    """``$HYBRIDREC_DATA/<name>`` or ``../shared/data/<name>`` beside the checkout."""
-    candidates = []
-    if os.environ.get("HYBRIDREC_DATA"):
-        candidates.append(Path(os.environ["HYBRIDREC_DATA"]) / name)
-    candidates.append(REPO.parent / "shared" / "data" / name)
-    return next((c for c in candidates if c.is_dir()), None)
 
 
 def peak_mib() -> float:

@@ -22,14 +22,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, write_results  # noqa: E402
+from benchmarks.common import RESULTS, find_data, write_results  # noqa: E402
 from hybridrec_jax import (  # noqa: E402
     ModelConfig,
     SyntheticConfig,
     TrainConfig,
     run_experiment,
 )
-from hybridrec_jax.experiment import DATASETS, default_data_dir  # noqa: E402
+from hybridrec_jax.experiment import DATASETS  # noqa: E402
 
 PUBLISHED = {
     "ml-100k u1": [
@@ -52,16 +52,6 @@ PUBLISHED = {
         ("BiasedMF", 0.845, "as reported by Sedhain et al. 2015 / Han et al. 2021"),
     ],
 }  # fmt: skip
-
-
-def find_dir(name: str, given: str | None) -> Path | None:
-    if given:
-        return Path(given)
-    found = default_data_dir(name)
-    if found is None:
-        beside = Path(__file__).resolve().parents[2] / "shared" / "data" / name
-        found = beside if beside.is_dir() else None
-    return found
 
 
 def one_run(dataset, data_dir, split, model_cfg, train_cfg, test_fraction=0.2,
@@ -125,7 +115,7 @@ def main(argv=None) -> int:
                 )
             ]  # fmt: skip
         )
-    ml100k = None if args.small else find_dir("ml-100k", args.ml100k_dir)
+    ml100k = None if args.small else find_data("ml-100k", args.ml100k_dir)
     if ml100k is not None:
         runs = []
         for fold in args.folds.split(","):
@@ -135,9 +125,9 @@ def main(argv=None) -> int:
         figures["ml-100k u1"] = (
             runs[0]["test_rmse"] if runs[0]["split"] == "u1" else None
         )
-    ml1m = None if args.small else find_dir("ml-1m-partial", args.ml1m_dir)
+    ml1m = None if args.small else find_data("ml-1m-partial", args.ml1m_dir)
     if ml1m is None and not args.small:
-        ml1m = find_dir("ml-1m", args.ml1m_dir)
+        ml1m = find_data("ml-1m", args.ml1m_dir)
     if ml1m is not None and "ml-1m" in DATASETS and args.ml1m_seeds > 0:
         runs = []
         for seed in range(args.ml1m_seeds):

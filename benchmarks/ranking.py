@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 import time
 from dataclasses import asdict
@@ -34,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import write_results  # noqa: E402
+from benchmarks.common import find_data, write_results  # noqa: E402
 from hybridrec_jax import SyntheticConfig, TrainConfig, load_synthetic  # noqa: E402
 from hybridrec_jax.data.interactions import add_spectral_features  # noqa: E402
 from hybridrec_jax.evaluate import device_features  # noqa: E402
@@ -54,21 +53,9 @@ from hybridrec_jax.ranking import (  # noqa: E402
 from hybridrec_jax.scoring import score_all, score_all_plain  # noqa: E402
 from hybridrec_jax.train import make_optimizer  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 PUBLISHED = [
     ("NeuMF with pre-training", 0.726, 0.445, "He et al. 2017 (NCF), ML-1M"),
 ]
-
-
-def find_data(name: str, given: str | None) -> Path | None:
-    """--data-dir, else $HYBRIDREC_DATA/<name>, else ../shared/data/<name>."""
-    if given:
-        return Path(given)
-    roots = [os.environ.get("HYBRIDREC_DATA"), REPO.parent / "shared" / "data"]
-    for root in filter(None, roots):
-        if (Path(root) / name).is_dir():
-            return Path(root) / name
-    return None
 
 
 def load_ncf(ncf_dir: Path, ml1m_dir: Path):

@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, write_results  # noqa: E402
+from benchmarks.common import RESULTS, find_data, write_results  # noqa: E402
 from hybridrec_jax import (  # noqa: E402
     ModelConfig,
     SyntheticConfig,
@@ -31,7 +31,6 @@ from hybridrec_jax import (  # noqa: E402
     load_split,
 )
 from hybridrec_jax.data.interactions import add_spectral_features  # noqa: E402
-from hybridrec_jax.experiment import default_data_dir  # noqa: E402
 
 SWEEP = {
     "adam": [{"learning_rate": lr} for lr in (1e-3, 2e-3, 5e-3)],
@@ -85,10 +84,7 @@ def main(argv=None) -> int:
     model_cfg = ModelConfig()
     base_cfg = TrainConfig(epochs=args.epochs, patience=0)
     sweep = SWEEP
-    data_dir = args.data_dir or default_data_dir("ml-100k")
-    if data_dir is None and not args.small:
-        beside = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
-        data_dir = beside if beside.is_dir() else None
+    data_dir = find_data("ml-100k", args.data_dir)
     if args.small:
         model_cfg = ModelConfig.tiny()
         base_cfg = base_cfg.replace(epochs=3, batch_size=128)

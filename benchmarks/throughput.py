@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, timed, write_results  # noqa: E402
+from benchmarks.common import RESULTS, find_data, timed, write_results  # noqa: E402
 from hybridrec_jax import (  # noqa: E402
     Batch,
     ModelConfig,
@@ -42,7 +42,6 @@ from hybridrec_jax import (  # noqa: E402
     predict,
 )
 from hybridrec_jax.data.interactions import add_spectral_features  # noqa: E402
-from hybridrec_jax.experiment import default_data_dir  # noqa: E402
 
 # Dense float32 peak FLOP/s (no sparsity), from the vendors' data sheets.
 PEAK_FLOPS = {
@@ -154,10 +153,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out-dir", default=str(RESULTS))
     args = parser.parse_args(argv)
 
-    data_dir = args.data_dir or default_data_dir("ml-100k")
-    if data_dir is None:
-        beside = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
-        data_dir = beside if beside.is_dir() else None
+    data_dir = find_data("ml-100k", args.data_dir)
     model_cfg = ModelConfig()
     if args.small:
         train, _ = load_split("synthetic", synthetic=SyntheticConfig.tiny())
