@@ -37,9 +37,10 @@ from hybridrec_jax.coldstart import (  # noqa: E402
     feature_popularity,
     zero_entity_rows,
 )
+from hybridrec_jax.config import ImplicitConfig  # noqa: E402
 from hybridrec_jax.data import load_ml100k  # noqa: E402
 from hybridrec_jax.evaluate import device_features  # noqa: E402
-from hybridrec_jax.implicit import VARIANTS, ImplicitConfig, fit_implicit  # noqa: E402
+from hybridrec_jax.implicit import VARIANTS, fit_implicit  # noqa: E402
 from hybridrec_jax.ranking import evaluate_full_ranking  # noqa: E402
 
 MODELS = {

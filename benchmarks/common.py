@@ -17,6 +17,8 @@ from pathlib import Path
 
 import jax
 
+from hybridrec_jax.data import default_data_dir
+
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,11 +28,9 @@ def find_data(name: str, given: str | Path | None = None) -> Path | None:
     beside the checkout; None where none of them is a folder."""
     if given:
         return Path(given)
-    roots = [os.environ.get("HYBRIDREC_DATA"), REPO.parent / "shared" / "data"]
-    for root in filter(None, roots):
-        if (Path(root) / name).is_dir():
-            return Path(root) / name
-    return None
+    found = default_data_dir(name)  # $HYBRIDREC_DATA, as the library looks
+    beside = REPO.parent / "shared" / "data" / name
+    return found or (beside if beside.is_dir() else None)
 
 
 def environment() -> dict:

@@ -33,7 +33,7 @@ from hybridrec_jax import (  # noqa: E402
     init_params,
     load_synthetic,
 )
-from hybridrec_jax.math import make_hand_train_step  # noqa: E402
+from hybridrec_jax.hand_optim import make_hand_train_step  # noqa: E402
 from hybridrec_jax.train import Batch, make_optimizer, make_train_step  # noqa: E402
 
 

@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--hidden-dims", default="256,128",
         help="MLP widths for this benchmark (the library default is 128,64: "
-        "faster, about 0.003 worse on ML-100K u1)",
+        "faster, slightly worse)",
     )  # fmt: skip
     parser.add_argument("--small", action="store_true", help="synthetic smoke run")
     parser.add_argument("--out-dir", default=str(RESULTS))

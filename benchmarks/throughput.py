@@ -149,7 +149,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None, help="ML-100K folder")
     parser.add_argument("--small", action="store_true")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out-dir", default=str(RESULTS))
     args = parser.parse_args(argv)
 
@@ -166,8 +166,10 @@ def main(argv=None) -> int:
         data_name = "ML-100K u1.base features"
     batch_sizes = [256, 1024, 4096, 16384, 65536]
     embedding_dims = [16, 32, 64, 128]
+    hidden_choices = [(64,), (128,), (128, 64), (256, 128)]
     if args.small:
-        batch_sizes, embedding_dims, args.repeats = [1024], [], 1
+        batch_sizes, embedding_dims, hidden_choices = [1024], [], []
+        args.repeats = 1
     (train,) = add_spectral_features(train, (), model_cfg.interaction_dim)
 
     device = jax.devices()[0]
@@ -185,6 +187,12 @@ def main(argv=None) -> int:
         examples, _ = epoch_throughput(train, cfg, TrainConfig(), args.repeats)
         by_dim[dim] = examples
         print(f"embedding {dim}: {examples:,.0f} examples/s", flush=True)
+    by_hidden = {}
+    for hidden in hidden_choices:
+        cfg = model_cfg.replace(hidden_dims=hidden)
+        examples, _ = epoch_throughput(train, cfg, TrainConfig(), args.repeats)
+        by_hidden["-".join(map(str, hidden))] = examples
+        print(f"hidden {hidden}: {examples:,.0f} examples/s", flush=True)
     step_rate = step_throughput(train, model_cfg, TrainConfig(), args.repeats)
     scan_rate = by_batch.get(1024, {}).get("examples_per_second")
     pairs_rate, score_seconds, scorer = scoring_throughput(train, model_cfg,
@@ -195,6 +203,7 @@ def main(argv=None) -> int:
         "n_train": train.n_interactions,
         "by_batch_size": by_batch,
         "by_embedding_dim": by_dim,
+        "by_hidden_dims": by_hidden,
         "jitted_step_examples_per_second": step_rate,
         "scanned_epoch_examples_per_second": scan_rate,
         "peak_batch_size": best_batch,
@@ -211,16 +220,21 @@ def main(argv=None) -> int:
         rows.append(f"| {size} | {r['examples_per_second']:,.0f} | {shown} | {share} |")
     dim_rows = ["| embedding dim | examples/s (batch 1024) |", "|---|---|"]
     dim_rows += [f"| {d} | {v:,.0f} |" for d, v in by_dim.items()]
+    hidden_rows = ["| hidden layers | examples/s (batch 1024) |", "|---|---|"]
+    hidden_rows += [f"| {h} | {v:,.0f} |" for h, v in by_hidden.items()]
     markdown = "\n".join(
         [
             f"Data: {data_name} ({train.n_interactions} training rows); model: "
-            "default ModelConfig; Adam.",
+            f"default ModelConfig (hidden {model_cfg.hidden_dims}); Adam. Each "
+            f"figure: the median of {args.repeats} timed epochs after a warm-up.",
             "",
             *rows,
             "",
             f"Peak at batch {best_batch}.",
             "",
             *dim_rows,
+            "",
+            *hidden_rows,
             "",
             f"- jitted step fed batch by batch (batch 1024): {step_rate:,.0f} "
             "examples/s",

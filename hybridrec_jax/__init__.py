@@ -14,7 +14,7 @@ from hybridrec_jax.coldstart import (
     with_new_entities,
     zero_entity_rows,
 )
-from hybridrec_jax.config import ModelConfig, TrainConfig
+from hybridrec_jax.config import ImplicitConfig, ModelConfig, TrainConfig
 from hybridrec_jax.data import (
     DataError,
     Dataset,
@@ -31,9 +31,9 @@ from hybridrec_jax.evaluate import (
     rating_metrics,
 )
 from hybridrec_jax.experiment import format_report, load_split, run_experiment
+from hybridrec_jax.hand_optim import hand_optimizer, make_hand_train_step
 from hybridrec_jax.implicit import (
     VARIANTS,
-    ImplicitConfig,
     ImplicitFitResult,
     TrainingState,
     fit_implicit,
@@ -45,12 +45,7 @@ from hybridrec_jax.losses import (
     sigmoid_binary_cross_entropy,
     squared_error,
 )
-from hybridrec_jax.math import (
-    hand_grad,
-    hand_optimizer,
-    hand_value_and_grad,
-    make_hand_train_step,
-)
+from hybridrec_jax.math import hand_grad, hand_value_and_grad
 from hybridrec_jax.model import forward, init_params
 from hybridrec_jax.negatives import sample_negatives
 from hybridrec_jax.ranking import (
@@ -60,13 +55,12 @@ from hybridrec_jax.ranking import (
     user_metrics,
 )
 from hybridrec_jax.recommend import (
-    load_recommender,
     recommend_all,
     recommend_new_user,
     recommend_user,
-    save_model,
     similar_items,
 )
+from hybridrec_jax.saved_model import load_recommender, save_model
 from hybridrec_jax.scoring import score_all, score_all_plain, user_item_tables
 from hybridrec_jax.train import (
     Batch,

@@ -193,7 +193,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.output_json.parent.mkdir(parents=True, exist_ok=True)
         args.output_json.write_text(json.dumps(report, indent=2))
     if args.save_model:
-        from hybridrec_jax.recommend import save_experiment_model
+        from hybridrec_jax.saved_model import save_experiment_model
 
         save_experiment_model(
             args.save_model, result, model_cfg, train_cfg, args.dataset,
@@ -228,8 +228,9 @@ def _add_recommend_parser(commands) -> None:
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     from hybridrec_jax import recommend
+    from hybridrec_jax.saved_model import load_recommender
 
-    model = recommend.load_recommender(args.model)
+    model = load_recommender(args.model)
     if args.all_users:
         if args.output is None:
             raise ValueError("--all-users writes a CSV: give --output FILE")

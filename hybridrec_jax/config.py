@@ -12,6 +12,7 @@ from dataclasses import dataclass
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "identity")
 OPTIMIZERS = ("adam", "sgd")
 LOSSES = ("mse", "bce")
+SAMPLERS = ("uniform", "popularity")
 
 
 @dataclass(frozen=True)
@@ -124,4 +125,34 @@ class TrainConfig:
         return cls(batch_size=64, epochs=3, patience=0, learning_rate=1e-2)
 
     def replace(self, **changes) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class ImplicitConfig:
+    """Negative sampling and early stopping for :func:`fit_implicit`.
+
+    Attributes:
+        n_negatives: k sampled negatives per positive, redrawn every epoch.
+        sampler: "uniform" or "popularity" (p(j) ~ n_j^popularity_exponent).
+        popularity_exponent: alpha of the popularity sampler.
+        n_retries: redraws of a negative that turns out to be a positive.
+        metric: the validation metric early stopping maximises ("hr@10", ...).
+        eval_every: validate every this many epochs.
+    """
+
+    n_negatives: int = 4
+    sampler: str = "uniform"
+    popularity_exponent: float = 0.75
+    n_retries: int = 3
+    metric: str = "hr@10"
+    eval_every: int = 1
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        if self.n_negatives < 1 or self.eval_every < 1 or self.n_retries < 0:
+            raise ValueError("n_negatives and eval_every must be >= 1, n_retries >= 0")
+
+    def replace(self, **changes) -> ImplicitConfig:
         return dataclasses.replace(self, **changes)

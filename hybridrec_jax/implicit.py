@@ -41,12 +41,11 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from hybridrec_jax.config import ModelConfig, TrainConfig
+from hybridrec_jax.config import ImplicitConfig, ModelConfig, TrainConfig
 from hybridrec_jax.data.dataset import Dataset
 from hybridrec_jax.evaluate import device_features
 from hybridrec_jax.model import Params, init_params
 from hybridrec_jax.negatives import (
-    SAMPLERS,
     make_cdf,
     positive_keys,
     sample_negatives,
@@ -70,33 +69,6 @@ VARIANTS: dict[str, ModelConfig] = {
     "hybrid_mlp_dot": ModelConfig(embedding_dim=32, hidden_dims=(64, 32, 16),
                                   dot_dim=32, use_features=True, **_PLAIN),
 }  # fmt: skip
-
-
-@dataclass(frozen=True)
-class ImplicitConfig:
-    """Negative sampling and early stopping for :func:`fit_implicit`.
-
-    Attributes:
-        n_negatives: k sampled negatives per positive, redrawn every epoch.
-        sampler: "uniform" or "popularity" (p(j) ~ n_j^popularity_exponent).
-        popularity_exponent: alpha of the popularity sampler.
-        n_retries: redraws of a negative that turns out to be a positive.
-        metric: the validation metric early stopping maximises ("hr@10", ...).
-        eval_every: validate every this many epochs.
-    """
-
-    n_negatives: int = 4
-    sampler: str = "uniform"
-    popularity_exponent: float = 0.75
-    n_retries: int = 3
-    metric: str = "hr@10"
-    eval_every: int = 1
-
-    def __post_init__(self) -> None:
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
-        if self.n_negatives < 1 or self.eval_every < 1 or self.n_retries < 0:
-            raise ValueError("n_negatives and eval_every must be >= 1, n_retries >= 0")
 
 
 class TrainingState(NamedTuple):
@@ -218,7 +190,7 @@ def fit_implicit(
     train: Dataset,
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
-    implicit_cfg: ImplicitConfig = ImplicitConfig(),
+    implicit_cfg: ImplicitConfig | None = None,
     validation: tuple[np.ndarray, np.ndarray] | None = None,
     *,
     state: TrainingState | None = None,
@@ -234,7 +206,7 @@ def fit_implicit(
         train_cfg: optimiser, batch size, epochs, patience, seed; its ``loss`` is
             set to "bce". If ``validation`` is None and ``validation_fraction`` > 0,
             one interaction per user is held out (:func:`leave_one_out`).
-        implicit_cfg: negatives and early stopping.
+        implicit_cfg: negatives and early stopping (default ``ImplicitConfig()``).
         validation: (users, items) of the validation pairs, or None.
         state: resume after ``state.epoch`` epochs from this state.
         allowed_items: (I,) bool; only these items are drawn as negatives and
@@ -244,6 +216,7 @@ def fit_implicit(
         progress: show a progress bar.
     """
     start = time.perf_counter()
+    implicit_cfg = implicit_cfg or ImplicitConfig()
     train_cfg = train_cfg.replace(loss="bce")
     if validation is None and train_cfg.validation_fraction > 0:
         kept, held = leave_one_out(train.user, train.timestamp, train_cfg.seed)

@@ -1,9 +1,9 @@
-"""The paper's equations by hand: layers, losses, back-propagation, SGD and Adam.
+"""The paper's equations by hand: layers, activations, losses, back-propagation.
 
-Training uses ``jax.grad`` and optax; this module is the executable statement of
-the math behind them, and the tests hold the two equal (gradients in float64 to
-rtol 1e-10, optimiser trajectories over 100 steps). Notation (DESIGN.md section 1)
-for a batch of m rows:
+Training uses ``jax.grad``; this module is the executable statement of the math
+behind it, and the tests hold the two equal (gradients in float64 to rtol
+1e-10). SGD and Adam by hand are in :mod:`hand_optim`. Notation (DESIGN.md
+section 1) for a batch of m rows:
 
     a^0     = [P_u ; Q_i ; x_u ; x_i]                 (m, D_0)
     z^{l+1} = a^l W^l + b^l               (m, D_{l+1}), W^l of shape (D_l, D_{l+1})
@@ -30,7 +30,6 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from hybridrec_jax.config import ModelConfig, TrainConfig
 from hybridrec_jax.model import Features, Params
@@ -360,103 +359,3 @@ def hand_value_and_grad(
 def hand_grad(params, model_cfg, train_cfg, batch, features) -> Params:
     """dJ/dtheta by hand, shaped like ``params``: :func:`hand_value_and_grad`[1]."""
     return hand_value_and_grad(params, model_cfg, train_cfg, batch, features)[1]
-
-
-# ---------------------------------------------------------------- optimisers
-
-
-def sgd(learning_rate: float, momentum: float | None = None):
-    """SGD, theta <- theta - eta g, with optional momentum as optax.sgd.
-
-    Momentum keeps a trace t <- g + mu t and steps theta <- theta - eta t (the
-    form of ``optax.trace``; t = 0 initially). momentum None or 0 is the paper's
-    plain SGD.
-
-    >>> opt = sgd(0.1)
-    >>> updates, _ = opt.update(jnp.array([1.0, -2.0]), opt.init(jnp.zeros(2)))
-    >>> updates.tolist()
-    [-0.10000000149011612, 0.20000000298023224]
-    """
-
-    def init_fn(params):
-        if not momentum:
-            return optax.EmptyState()
-        return jax.tree.map(jnp.zeros_like, params)  # t = 0
-
-    def update_fn(grads, state, params=None):
-        del params
-        if not momentum:
-            return jax.tree.map(lambda g: -learning_rate * g, grads), state
-        trace = jax.tree.map(lambda g, t: g + momentum * t, grads, state)  # t
-        return jax.tree.map(lambda t: -learning_rate * t, trace), trace
-
-    return optax.GradientTransformation(init_fn, update_fn)
-
-
-def adam(learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
-    """Adam (Kingma & Ba 2015) with bias correction, step for step as optax.adam.
-
-    m <- b1 m + (1 - b1) g,   v <- b2 v + (1 - b2) g^2,
-    m_hat = m / (1 - b1^t),   v_hat = v / (1 - b2^t),
-    theta <- theta - eta m_hat / (sqrt(v_hat) + eps).
-
-    >>> opt = adam(0.1)
-    >>> updates, _ = opt.update(jnp.array([3.0, -0.5]), opt.init(jnp.zeros(2)))
-    >>> [round(u, 4) for u in updates.tolist()]  # the first step is -eta sign(g)
-    [-0.1, 0.1]
-    """
-
-    def init_fn(params):
-        # Two separate buffers: a jitted step may donate (reuse) each in place.
-        m = jax.tree.map(jnp.zeros_like, params)  # first moment, m_0 = 0
-        v = jax.tree.map(jnp.zeros_like, params)  # second moment, v_0 = 0
-        return {"t": jnp.zeros([], jnp.int32), "m": m, "v": v}
-
-    def update_fn(grads, state, params=None):
-        del params
-        t = state["t"] + 1  # step count, from 1
-        m = jax.tree.map(
-            lambda g, m: (1 - b1) * g + b1 * m, grads, state["m"]
-        )  # first moment estimate
-        v = jax.tree.map(
-            lambda g, v: (1 - b2) * g**2 + b2 * v, grads, state["v"]
-        )  # second moment estimate
-        m_hat = jax.tree.map(
-            lambda m: m / (1 - b1**t).astype(m.dtype), m
-        )  # bias correction of m
-        v_hat = jax.tree.map(
-            lambda v: v / (1 - b2**t).astype(v.dtype), v
-        )  # bias correction of v
-        updates = jax.tree.map(
-            lambda m, v: -learning_rate * (m / (jnp.sqrt(v) + eps)), m_hat, v_hat
-        )  # step -eta m_hat / (sqrt(v_hat) + eps)
-        return updates, {"t": t, "m": m, "v": v}
-
-    return optax.GradientTransformation(init_fn, update_fn)
-
-
-def hand_optimizer(train_cfg: TrainConfig) -> optax.GradientTransformation:
-    """Our adam(eta) or sgd(eta, momentum): the twin of ``train.make_optimizer``.
-
-    >>> hand_optimizer(TrainConfig(optimizer="sgd", momentum=0.0)).init({})
-    EmptyState()
-    """
-    if train_cfg.optimizer == "adam":
-        return adam(train_cfg.learning_rate)
-    return sgd(train_cfg.learning_rate, momentum=train_cfg.momentum or None)
-
-
-def make_hand_train_step(model_cfg, train_cfg, optimizer):
-    """step(params, opt_state, batch, features, key) -> (params, opt_state, J).
-
-    The twin of ``train.make_train_step`` with :func:`hand_value_and_grad` in
-    place of ``jax.value_and_grad`` (no dropout; ``key`` is unused).
-    """
-
-    def step(params, opt_state, batch, features, key=None):
-        del key
-        J, grads = hand_value_and_grad(params, model_cfg, train_cfg, batch, features)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, J
-
-    return step

@@ -22,6 +22,7 @@ row-sparse optimiser can later replace the dense update of the tables.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -31,6 +32,7 @@ from hybridrec_jax.config import ModelConfig
 
 Params = dict[str, Any]
 Features = dict[str, jax.Array]  # {"user": (U, F_u), "item": (I, F_i)}
+Rows = dict[str, jax.Array]  # embedding_rows: {"user": (B, d), ...}
 
 ACTIVATION_FUNCTIONS = {
     "relu": jax.nn.relu,
@@ -101,22 +103,52 @@ def dense_layer(a: jax.Array, W: jax.Array, b: jax.Array) -> jax.Array:
     return a @ W + b
 
 
-def dropout(a: jax.Array, rate: float, key: jax.Array) -> jax.Array:
-    """Inverted dropout: a_j -> m_j a_j / p_keep with m_j ~ Bernoulli(p_keep).
+def _mix32(x: jax.Array) -> jax.Array:
+    """A bijective 32-bit integer hash (Wellons' lowbias32 constants)."""
+    x = x ^ (x >> 16)
+    x = x * jnp.uint32(0x21F0AAAD)
+    x = x ^ (x >> 15)
+    x = x * jnp.uint32(0x735A2D97)
+    return x ^ (x >> 15)
 
-    Random bits are the cost of dropout on a CPU, so each 32-bit random word is
-    split into four bytes, one per unit: four times fewer draws than one word per
-    unit. p_keep is therefore rounded to a multiple of 1/256 (rate 0.2 drops
-    with probability 51/256 = 0.199), and the scale uses the rounded p_keep, so
-    E[output] = a exactly.
+
+def counter_bits(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """Pseudo-random uint32 words: w_j = mix(mix(j + s_0) xor s_1), j = 0, 1, ...
+
+    The seeds s_0, s_1 come from ``key`` through ``jax.random``; the words are a
+    counter-based hash (as Philox and Threefry are counter-based ciphers) of two
+    cheap multiply-xorshift rounds, which XLA fuses into the ops that use them.
+    On a CPU, Threefry's bits cost about a fifth of a training step of the
+    default model; these cost a few percent. Good enough for dropout masks, not
+    for cryptography or for sampling.
     """
-    drop_below = round(rate * 256)  # drop unit j when its byte < drop_below
-    keep_probability = (256 - drop_below) / 256
-    n_words = -(-a.size // 4)
-    words = jax.random.bits(key, (n_words,), jnp.uint32)
-    unit_bytes = jax.lax.bitcast_convert_type(words, jnp.uint8).reshape(-1)  # (4W,)
-    keep = unit_bytes[: a.size].reshape(a.shape) >= drop_below
-    return jnp.where(keep, a / keep_probability, 0.0)
+    seeds = jax.random.bits(key, (2,), jnp.uint32)
+    counter = jnp.arange(math.prod(shape), dtype=jnp.uint32).reshape(shape)
+    return _mix32(_mix32(counter + seeds[0]) ^ seeds[1])
+
+
+def dropout(a: jax.Array, rate: float, key: jax.Array) -> jax.Array:
+    """Inverted dropout: a_j -> m_j a_j / (1 - rate) with m_j ~ Bernoulli(1 - rate).
+
+    Unit j is dropped when its word w_j of :func:`counter_bits` is below
+    rate * 2^32, so P(drop) = rate up to 2^-32 and E[output] = a.
+    """
+    threshold = jnp.uint32(min(round(rate * 2.0**32), 2**32 - 1))
+    keep = counter_bits(key, a.shape) >= threshold
+    return jnp.where(keep, a / (1.0 - rate), 0.0)
+
+
+def embedding_rows(params: Params, users: jax.Array, items: jax.Array) -> Rows:
+    """The rows of every id table a batch touches: P_u, Q_i, P'_u, Q'_i, b_u, b_i.
+
+    Gathered once per batch and shared by the forward pass and the L2 penalty,
+    so that autodiff scatters each table's gradient once, not once per use.
+    """
+    emb = params["embeddings"]
+    return {
+        name: emb[name][users if name.startswith("user") else items]
+        for name in ("user", "item", "user_dot", "item_dot", "user_bias", "item_bias")
+    }
 
 
 def input_layer(
@@ -125,10 +157,11 @@ def input_layer(
     users: jax.Array,
     items: jax.Array,
     features: Features,
+    rows: Rows | None = None,
 ) -> jax.Array:
     """a^0 = [P_u ; Q_i ; x_u ; x_i], shape (B, D_0)."""
-    emb = params["embeddings"]
-    parts = [emb["user"][users], emb["item"][items]]  # (B, d) each
+    rows = rows if rows is not None else embedding_rows(params, users, items)
+    parts = [rows["user"], rows["item"]]  # (B, d) each
     if cfg.use_features:
         parts += [
             features["user"][users],
@@ -143,6 +176,7 @@ def first_preactivation(
     users: jax.Array,
     items: jax.Array,
     features: Features,
+    rows: Rows | None = None,
 ) -> jax.Array:
     """z^1 = a^0 W^0 + b^0, shape (B, D_1), computed block by block.
 
@@ -153,8 +187,8 @@ def first_preactivation(
     (about a fifth of the backward pass of the default model).
     """
     W, d = params["dense"]["layers"][0]["W"], cfg.embedding_dim
-    emb = params["embeddings"]
-    z = emb["user"][users] @ W[:d] + emb["item"][items] @ W[d : 2 * d]
+    rows = rows if rows is not None else embedding_rows(params, users, items)
+    z = rows["user"] @ W[:d] + rows["item"] @ W[d : 2 * d]
     if cfg.use_features:
         f_u = features["user"].shape[1]
         z = z + features["user"][users] @ W[2 * d : 2 * d + f_u]  # x_u W_U
@@ -168,11 +202,12 @@ def dot_factors(
     users: jax.Array,
     items: jax.Array,
     features: Features,
+    rows: Rows | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """The dot-branch factors P'_u + x_u V_U and Q'_i + x_i V_I, each (B, k)."""
-    emb, dense = params["embeddings"], params["dense"]
-    user_factor = emb["user_dot"][users]
-    item_factor = emb["item_dot"][items]
+    dense = params["dense"]
+    rows = rows if rows is not None else embedding_rows(params, users, items)
+    user_factor, item_factor = rows["user_dot"], rows["item_dot"]
     if cfg.use_features:
         user_factor = user_factor + features["user"][users] @ dense["user_feature_dot"]
         item_factor = item_factor + features["item"][items] @ dense["item_feature_dot"]
@@ -186,6 +221,7 @@ def forward(
     items: jax.Array,
     features: Features,
     dropout_key: jax.Array | None = None,
+    rows: Rows | None = None,
 ) -> jax.Array:
     """y_hat (or the logit z) for a batch of (user, item) index pairs, shape (B,).
 
@@ -196,13 +232,15 @@ def forward(
         items: (B,) int item indices i.
         features: {"user": (U, F_u), "item": (I, F_i)} content tables.
         dropout_key: a key switches dropout on (training); None is inference.
+        rows: :func:`embedding_rows` of (users, items), if already gathered.
     """
     sigma = ACTIVATION_FUNCTIONS[cfg.activation]
     dense = params["dense"]
+    rows = rows if rows is not None else embedding_rows(params, users, items)
     if dense["layers"]:
-        a = first_preactivation(params, cfg, users, items, features)  # z^1 (B, D_1)
+        a = first_preactivation(params, cfg, users, items, features, rows)  # z^1
     else:
-        a = input_layer(params, cfg, users, items, features)  # a^0 (B, D_0)
+        a = input_layer(params, cfg, users, items, features, rows)  # a^0 (B, D_0)
     for layer_index, layer in enumerate(dense["layers"]):
         if layer_index > 0:
             a = dense_layer(a, layer["W"], layer["b"])  # z^{l+1} (B, D_{l+1})
@@ -211,28 +249,28 @@ def forward(
             a = dropout(a, cfg.dropout, jax.random.fold_in(dropout_key, layer_index))
     output = a @ dense["head"]["w"] + dense["head"]["b"]  # (B,)
     if cfg.use_biases:
-        emb = params["embeddings"]
-        output = output + emb["user_bias"][users] + emb["item_bias"][items]
+        output = output + rows["user_bias"] + rows["item_bias"]
     if cfg.dot_dim > 0:
-        user_factor, item_factor = dot_factors(params, cfg, users, items, features)
+        user_factor, item_factor = dot_factors(
+            params, cfg, users, items, features, rows
+        )
         output = output + jnp.sum(user_factor * item_factor, axis=-1)
     return output
 
 
 def embedding_rows_penalty(
-    params: Params, users: jax.Array, items: jax.Array
+    params: Params, users: jax.Array, items: jax.Array, rows: Rows | None = None
 ) -> jax.Array:
     """||P_u||^2 + ||Q_i||^2 + ||P'_u||^2 + ||Q'_i||^2 + b_u^2 + b_i^2 per example.
 
     Only the rows a batch touches are penalised, once per occurrence, as in the
     classic SGD objective sum_(u,i) [(y - y_hat)^2 + lambda (||p_u||^2 + ...)].
     """
-    emb = params["embeddings"]
-    total = jnp.zeros(users.shape, jnp.float32)
-    for name, index in (("user", users), ("item", items),
-                        ("user_dot", users), ("item_dot", items)):  # fmt: skip
-        total = total + jnp.sum(emb[name][index] ** 2, axis=-1)
-    return total + emb["user_bias"][users] ** 2 + emb["item_bias"][items] ** 2
+    rows = rows if rows is not None else embedding_rows(params, users, items)
+    total = rows["user_bias"] ** 2 + rows["item_bias"] ** 2
+    for name in ("user", "item", "user_dot", "item_dot"):
+        total = total + jnp.sum(rows[name] ** 2, axis=-1)
+    return total
 
 
 def dense_weights_penalty(params: Params) -> jax.Array:

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-SAMPLERS = ("uniform", "popularity")
+from hybridrec_jax.config import SAMPLERS
 
 
 def positive_keys(users: np.ndarray, items: np.ndarray, n_items: int) -> jax.Array:

@@ -36,6 +36,7 @@ from hybridrec_jax.model import (
     Features,
     Params,
     dense_weights_penalty,
+    embedding_rows,
     embedding_rows_penalty,
     forward,
     init_params,
@@ -64,14 +65,17 @@ def objective(
     dropout_key: jax.Array | None = None,
 ) -> jax.Array:
     """J(theta) of the module docstring for one batch (a scalar)."""
-    output = forward(params, model_cfg, batch.users, batch.items, features, dropout_key)
+    rows = embedding_rows(params, batch.users, batch.items)  # shared by both terms
+    output = forward(
+        params, model_cfg, batch.users, batch.items, features, dropout_key, rows
+    )
     if train_cfg.loss == "mse":
         per_example = squared_error(output, batch.targets)
     else:
         per_example = sigmoid_binary_cross_entropy(output, batch.targets)
     if train_cfg.l2_embedding:
         per_example = per_example + train_cfg.l2_embedding * embedding_rows_penalty(
-            params, batch.users, batch.items
+            params, batch.users, batch.items, rows
         )
     loss = masked_mean(per_example, batch.mask)
     if train_cfg.l2_dense:
@@ -203,7 +207,7 @@ def fit(
 
     If ``validation`` is None and ``train_cfg.validation_fraction`` > 0, that share
     of ``train`` is held out (seeded) for early stopping. ``optimizer`` replaces
-    the optax one of :func:`make_optimizer` (e.g. ``math.hand_optimizer(cfg)``).
+    the optax one of :func:`make_optimizer` (e.g. ``hand_optim.hand_optimizer(cfg)``).
     """
     start = time.perf_counter()
     if validation is None and train_cfg.validation_fraction > 0:

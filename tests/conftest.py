@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import jax
 import pytest
 
+from benchmarks.common import find_data
 from hybridrec_jax import ModelConfig, SyntheticConfig, TrainConfig, load_synthetic
 from hybridrec_jax.data import random_split
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def find_data(name: str) -> Path | None:
-    """``$HYBRIDREC_DATA/<name>`` or ``../shared/data/<name>`` beside the checkout."""
-    candidates = []
-    if os.environ.get("HYBRIDREC_DATA"):
-        candidates.append(Path(os.environ["HYBRIDREC_DATA"]) / name)
-    candidates.append(REPO.parent / "shared" / "data" / name)
-    return next((c for c in candidates if c.is_dir()), None)
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import find_data
 
+from benchmarks.common import find_data
 from hybridrec_jax.data import (
     load_ml1m,
     load_movielens_csv,

@@ -18,7 +18,13 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from jax.test_util import check_grads
 
-from hybridrec_jax import ModelConfig, TrainConfig, device_features, init_params
+from hybridrec_jax import (
+    ModelConfig,
+    TrainConfig,
+    device_features,
+    hand_optim,
+    init_params,
+)
 from hybridrec_jax import math as hm
 from hybridrec_jax.evaluate import evaluate_ratings
 from hybridrec_jax.losses import sigmoid_binary_cross_entropy
@@ -299,7 +305,7 @@ def test_hand_optimizer_equals_optax_over_100_steps(real_model, optimizer, momen
         optimizer=optimizer, momentum=momentum, learning_rate=0.01
     )
     runs = []
-    for opt in (make_optimizer(train_cfg), hm.hand_optimizer(train_cfg)):
+    for opt in (make_optimizer(train_cfg), hand_optim.hand_optimizer(train_cfg)):
         step = jax.jit(make_train_step(model_cfg, train_cfg, opt))
         p, state = params, opt.init(params)
         rng = np.random.default_rng(0)  # the same batches for both optimisers
@@ -325,7 +331,7 @@ def test_hand_train_step_equals_train_step(real_model):
         jnp.asarray(train.rating[:64]), jnp.ones(64),
     )  # fmt: skip
     state = opt.init(params)
-    ours = jax.jit(hm.make_hand_train_step(model_cfg, train_cfg, opt))(
+    ours = jax.jit(hand_optim.make_hand_train_step(model_cfg, train_cfg, opt))(
         params, state, batch, features
     )
     theirs = jax.jit(make_train_step(model_cfg, train_cfg, opt))(
@@ -344,7 +350,7 @@ def test_training_with_hand_adam_reaches_optax_rmse(real_model):
         jnp.asarray(train.rating, jnp.float32),
     )
     rmse = {}
-    for name, opt in (("optax", optax.adam(0.01)), ("hand", hm.adam(0.01))):
+    for name, opt in (("optax", optax.adam(0.01)), ("hand", hand_optim.adam(0.01))):
         epoch = make_train_epoch(model_cfg, train_cfg, opt)
         p = jax.tree.map(jnp.copy, params)  # the epoch donates its inputs
         state = opt.init(p)

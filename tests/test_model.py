@@ -108,3 +108,73 @@ def test_blockwise_first_layer_equals_the_concatenated_product(setup):
     whole = input_layer(params, cfg, users, items, features) @ layer["W"] + layer["b"]
     blocks = first_preactivation(params, cfg, users, items, features)
     np.testing.assert_allclose(blocks, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_dropout_rate_and_mean():
+    """Over 2^20 units, the share dropped is the rate within 5 standard errors,
+    kept units are scaled by 1 / (1 - rate), so the mean is kept too."""
+    from hybridrec_jax.model import dropout
+
+    a = jnp.ones((1024, 1024))
+    for rate in (0.1, 0.2, 0.5):
+        out = np.asarray(dropout(a, rate, jax.random.key(3)))
+        dropped = np.mean(out == 0)
+        stderr = np.sqrt(rate * (1 - rate) / out.size)
+        assert abs(dropped - rate) < 5 * stderr
+        np.testing.assert_allclose(out[out != 0], 1 / (1 - rate), rtol=1e-6)
+        assert abs(out.mean() - 1) < 5 * stderr / (1 - rate)
+
+
+def test_counter_bits_look_uniform_and_independent():
+    """Each of the 32 bits is set half the time; bytes pass a chi-square test;
+    masks of neighbouring units, and of two keys, are uncorrelated."""
+    from hybridrec_jax.model import counter_bits
+
+    words = np.asarray(counter_bits(jax.random.key(0), (1 << 18,)))
+    bits = (words[:, None] >> np.arange(32, dtype=np.uint32)) & 1
+    n = len(words)
+    assert np.all(np.abs(bits.mean(axis=0) - 0.5) < 5 * 0.5 / np.sqrt(n))
+    counts = np.bincount((words & 0xFF).astype(np.int64), minlength=256)
+    expected = n / 256
+    chi2 = np.sum((counts - expected) ** 2 / expected)
+    assert chi2 < 255 + 6 * np.sqrt(2 * 255)  # chi-square(255): mean 255, sd 22.6
+    uniform = words / 2.0**32
+    neighbours = np.corrcoef(uniform[:-1], uniform[1:])[0, 1]
+    other_key = np.asarray(counter_bits(jax.random.key(1), (n,))) / 2.0**32
+    assert abs(neighbours) < 5 / np.sqrt(n)
+    assert abs(np.corrcoef(uniform, other_key)[0, 1]) < 5 / np.sqrt(n)
+    assert len(np.unique(words)) == n  # a bijection of the counter
+
+
+def test_shared_rows_give_the_same_objective_and_gradient(setup, tiny_data):
+    """The objective gathers the id rows once; gathering them separately for the
+    forward pass and the L2 penalty gives the same value and gradient."""
+    from hybridrec_jax import TrainConfig
+    from hybridrec_jax.model import embedding_rows_penalty
+    from hybridrec_jax.train import Batch, objective
+
+    cfg, params, users, items, features = setup
+    train_cfg = TrainConfig(l2_embedding=0.1, l2_dense=0.01)
+    batch = Batch(users, items, jnp.full(users.shape, 4.0), jnp.ones(users.shape))
+
+    def separate(p):
+        output = forward(p, cfg, users, items, features)
+        per_example = (output - batch.targets) ** 2 + 0.1 * embedding_rows_penalty(
+            p, users, items
+        )
+        dense = p["dense"]
+        penalty = sum(jnp.sum(layer["W"] ** 2) for layer in dense["layers"])
+        penalty += jnp.sum(dense["head"]["w"] ** 2)
+        penalty += jnp.sum(dense["user_feature_dot"] ** 2)
+        penalty += jnp.sum(dense["item_feature_dot"] ** 2)
+        return jnp.mean(per_example) + 0.01 * penalty
+
+    value, grads = jax.value_and_grad(objective)(
+        params, cfg, train_cfg, batch, features
+    )
+    value_ref, grads_ref = jax.value_and_grad(separate)(params)
+    np.testing.assert_allclose(value, value_ref, rtol=1e-6)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+        grads, grads_ref,
+    )  # fmt: skip

@@ -16,15 +16,14 @@ from hybridrec_jax.coldstart import with_new_entities, zero_entity_rows
 from hybridrec_jax.evaluate import device_features
 from hybridrec_jax.model import forward
 from hybridrec_jax.recommend import (
-    load_recommender,
     parse_feature_values,
     recommend_all,
     recommend_new_user,
     recommend_user,
-    save_model,
     similar_items,
     user_feature_row,
 )
+from hybridrec_jax.saved_model import load_recommender, save_model
 
 CFG = ModelConfig(
     embedding_dim=3, hidden_dims=(4,), dot_dim=2, interaction_dim=0, dropout=0.0
