@@ -9,13 +9,16 @@ Measures, after a compile and warm-up, blocking on results:
 - the jitted single step fed batch by batch against the scanned epoch;
 - full-catalogue scoring pairs/s (every user against every item);
 - achieved FLOP/s from XLA's cost analysis of the compiled epoch, against the
-  device's peak where it is known (GPUs by name; CPUs are not estimated).
+  device's peak where it is known (GPUs by name) or can be estimated (CPUs,
+  from /proc/cpuinfo).
 Results go to benchmarks/results/throughput_<platform>.{json,md}.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 import time
 from dataclasses import asdict
@@ -34,6 +37,7 @@ from hybridrec_jax import (  # noqa: E402
     SyntheticConfig,
     TrainConfig,
     device_features,
+    epoch_order,
     init_params,
     load_split,
     make_jit_train_step,
@@ -58,6 +62,45 @@ def peak_for(kind: str) -> float | None:
     return next((v for k, v in PEAK_FLOPS.items() if k in kind), None)
 
 
+def cpu_peak(cpuinfo: str, cores: int) -> tuple[float, str] | None:
+    """Estimated float32 peak FLOP/s of a CPU: cores x clock x FLOP per cycle.
+
+    FLOP per cycle assumes two fused multiply-add pipes as wide as the widest
+    vector unit the flags list (an FMA is 2 FLOP; AVX-512 has 16 float32 lanes,
+    AVX2 8, SSE 4): 64, 32 or 16. The clock is the ``cpu MHz`` the kernel
+    reports, under a hypervisor often the nominal clock; turbo runs faster, and
+    some chips have one AVX-512 pipe, so the share of peak is an estimate.
+    """
+    clocks = [float(m) for m in re.findall(r"^cpu MHz\s*:\s*([\d.]+)", cpuinfo, re.M)]
+    flag_lines = re.findall(r"^flags\s*:(.*)$", cpuinfo, re.M)
+    if not clocks or not flag_lines:
+        return None
+    flags = set(flag_lines[0].split())
+    lanes = 16 if "avx512f" in flags else 8 if {"avx2", "fma"} <= flags else 4
+    unit = "AVX-512" if lanes == 16 else "AVX2+FMA" if lanes == 8 else "SSE"
+    mhz = max(clocks)
+    per_cycle = 2 * 2 * lanes  # 2 pipes x 2 FLOP per FMA x lanes
+    note = (f"{cores} cores x {mhz / 1000:.2f} GHz (cpu MHz) x {per_cycle} "
+            f"FLOP/cycle ({unit}, 2 FMA pipes assumed)")  # fmt: skip
+    return cores * mhz * 1e6 * per_cycle, note
+
+
+def device_peak(device) -> tuple[float | None, str]:
+    """(peak FLOP/s, where it comes from) for a JAX device."""
+    if device.platform == "gpu":
+        peak = peak_for(getattr(device, "device_kind", ""))
+        return peak, "vendor data sheet (float32)" if peak else "unknown GPU"
+    if device.platform == "cpu":
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None, "not estimated (no /proc/cpuinfo)"
+        cores = len(os.sched_getaffinity(0))
+        estimate = cpu_peak(cpuinfo, cores)
+        return estimate if estimate else (None, "not estimated")
+    return None, "not estimated"
+
+
 def setup(train, model_cfg, train_cfg):
     optimizer = make_optimizer(train_cfg)
     params = init_params(
@@ -68,36 +111,37 @@ def setup(train, model_cfg, train_cfg):
     return optimizer, params, data, device_features(train)
 
 
-def epoch_throughput(train, model_cfg, train_cfg, repeats):
-    """(examples/s, FLOP/s) of the scanned epoch."""
+def epoch_runner(train, model_cfg, train_cfg):
+    """(run, FLOPs per epoch): run() trains one scanned epoch, as ``fit`` does
+    (the host-drawn row order included), and blocks on its losses."""
     optimizer, params, data, features = setup(train, model_cfg, train_cfg)
     epoch = make_train_epoch(model_cfg, train_cfg, optimizer)
     state = {"params": params, "opt": optimizer.init(params), "k": 0}
 
     def run():
         state["k"] += 1
+        order = epoch_order(0, state["k"], train.n_interactions)
         state["params"], state["opt"], losses = epoch(
-            state["params"], state["opt"], data, features, jax.random.key(state["k"])
-        )
-        return losses
+            state["params"], state["opt"], data, features, order,
+            jax.random.key(state["k"]),
+        )  # fmt: skip
+        return jax.block_until_ready(losses)
 
-    seconds = timed(run, repeats=repeats)
     # XLA counts a loop body once, so cost one step and multiply by the batches.
     size = train_cfg.batch_size
     batch = Batch(*(a[:size] for a in data), jnp.ones(size, jnp.float32))
     step = make_jit_train_step(model_cfg, train_cfg, optimizer)
-    compiled = step.lower(
-        state["params"], state["opt"], batch, features, jax.random.key(0)
-    ).compile()
-    cost = compiled.cost_analysis()
+    compiled = step.lower(params, state["opt"], batch, features, jax.random.key(0))
+    cost = compiled.compile().cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     n_batches = -(-train.n_interactions // size)
     flops = float(cost.get("flops", 0.0)) * n_batches if cost else 0.0
-    return train.n_interactions / seconds, flops / seconds if flops else None
+    return run, flops
 
 
-def step_throughput(train, model_cfg, train_cfg, repeats):
-    """examples/s of the jitted step called once per batch from Python."""
+def step_runner(train, model_cfg, train_cfg):
+    """run(): the jitted step called once per batch from Python, over one epoch
+    of prefetched device batches; returns the number of examples it trained on."""
     optimizer, params, data, features = setup(train, model_cfg, train_cfg)
     step = make_jit_train_step(model_cfg, train_cfg, optimizer)
     size = train_cfg.batch_size
@@ -117,10 +161,28 @@ def step_throughput(train, model_cfg, train_cfg, repeats):
             state["params"], state["opt"], loss = step(
                 state["params"], state["opt"], batch, features, jax.random.key(b)
             )
-        return loss
+        return jax.block_until_ready(loss)
 
-    seconds = timed(run, repeats=repeats)
-    return n_batches * size / seconds
+    return run, n_batches * size
+
+
+def round_robin_seconds(runners: dict, repeats: int) -> dict:
+    """Median seconds per call of each runner, timed in turns.
+
+    After two warm-up calls each, every round calls every runner once, so that
+    a slow spell of the machine (other work, clock changes) falls on all of
+    them alike instead of on whichever was timed then.
+    """
+    for run in runners.values():
+        run()
+        run()
+    seconds = {name: [] for name in runners}
+    for _ in range(repeats):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            seconds[name].append(time.perf_counter() - start)
+    return {name: float(np.median(s)) for name, s in seconds.items()}
 
 
 def scoring_throughput(train, model_cfg, repeats):
@@ -173,27 +235,41 @@ def main(argv=None) -> int:
     (train,) = add_spectral_features(train, (), model_cfg.interaction_dim)
 
     device = jax.devices()[0]
-    kind = getattr(device, "device_kind", device.platform)
-    peak = peak_for(kind) if device.platform == "gpu" else None
+    peak, peak_source = device_peak(device)
+    # Every distinct (model, batch size) once: the default model at batch 1024
+    # is a row of all three tables.
+    settings = {("batch", size): (model_cfg, size) for size in batch_sizes}
+    settings |= {("embedding", d): (model_cfg.replace(embedding_dim=d), 1024)
+                 for d in embedding_dims}  # fmt: skip
+    settings |= {("hidden", h): (model_cfg.replace(hidden_dims=h), 1024)
+                 for h in hidden_choices}  # fmt: skip
+    runners, flops_per_epoch, names = {}, {}, {}
+    for setting, (cfg, size) in settings.items():
+        name = (cfg, size)
+        names[setting] = name
+        if name not in runners:
+            run, flops = epoch_runner(train, cfg, TrainConfig(batch_size=size))
+            runners[name], flops_per_epoch[name] = run, flops
+    run_steps, step_examples = step_runner(train, model_cfg, TrainConfig())
+    runners["jitted step"] = run_steps
+    print(f"timing {len(runners)} settings in turns, {args.repeats} rounds",
+          flush=True)  # fmt: skip
+    seconds = round_robin_seconds(runners, args.repeats)
+
+    def rate(setting):
+        return train.n_interactions / seconds[names[setting]]
+
     by_batch = {}
     for size in batch_sizes:
-        cfg = TrainConfig(batch_size=size)
-        examples, flops = epoch_throughput(train, model_cfg, cfg, args.repeats)
-        by_batch[size] = {"examples_per_second": examples, "flops_per_second": flops}
-        print(f"batch {size}: {examples:,.0f} examples/s", flush=True)
-    by_dim = {}
-    for dim in embedding_dims:
-        cfg = model_cfg.replace(embedding_dim=dim)
-        examples, _ = epoch_throughput(train, cfg, TrainConfig(), args.repeats)
-        by_dim[dim] = examples
-        print(f"embedding {dim}: {examples:,.0f} examples/s", flush=True)
-    by_hidden = {}
-    for hidden in hidden_choices:
-        cfg = model_cfg.replace(hidden_dims=hidden)
-        examples, _ = epoch_throughput(train, cfg, TrainConfig(), args.repeats)
-        by_hidden["-".join(map(str, hidden))] = examples
-        print(f"hidden {hidden}: {examples:,.0f} examples/s", flush=True)
-    step_rate = step_throughput(train, model_cfg, TrainConfig(), args.repeats)
+        name = names[("batch", size)]
+        flops = flops_per_epoch[name] / seconds[name] if flops_per_epoch[name] else None
+        by_batch[size] = {"examples_per_second": rate(("batch", size)),
+                          "flops_per_second": flops}  # fmt: skip
+        print(f"batch {size}: {by_batch[size]['examples_per_second']:,.0f} "
+              "examples/s", flush=True)  # fmt: skip
+    by_dim = {d: rate(("embedding", d)) for d in embedding_dims}
+    by_hidden = {"-".join(map(str, h)): rate(("hidden", h)) for h in hidden_choices}
+    step_rate = step_examples / seconds["jitted step"]
     scan_rate = by_batch.get(1024, {}).get("examples_per_second")
     pairs_rate, score_seconds, scorer = scoring_throughput(train, model_cfg,
                                                            args.repeats)  # fmt: skip
@@ -211,11 +287,12 @@ def main(argv=None) -> int:
         "scoring_seconds_all_users": score_seconds,
         "scorer": scorer,
         "device_peak_flops": peak,
+        "device_peak_source": peak_source,
     }
     rows = ["| batch | examples/s | achieved GFLOP/s | of peak |", "|---|---|---|---|"]
     for size, r in by_batch.items():
         f = r["flops_per_second"]
-        share = f"{f / peak:.1%}" if (f and peak) else "not estimated"
+        share = f"{f / peak:.0%}" if (f and peak) else "not estimated"
         shown = f"{f / 1e9:.1f}" if f else "–"
         rows.append(f"| {size} | {r['examples_per_second']:,.0f} | {shown} | {share} |")
     dim_rows = ["| embedding dim | examples/s (batch 1024) |", "|---|---|"]
@@ -226,11 +303,19 @@ def main(argv=None) -> int:
         [
             f"Data: {data_name} ({train.n_interactions} training rows); model: "
             f"default ModelConfig (hidden {model_cfg.hidden_dims}); Adam. Each "
-            f"figure: the median of {args.repeats} timed epochs after a warm-up.",
+            f"figure: the median of {args.repeats} timed epochs after two warm-up "
+            "epochs; the settings are timed in turns (one epoch of each per round), "
+            "so a slow spell of the machine falls on all of them alike. Epochs "
+            "include drawing the row order on the host, as `fit` does.",
             "",
             *rows,
             "",
-            f"Peak at batch {best_batch}.",
+            f"Peak at batch {best_batch}. GFLOP/s: XLA's cost analysis of one "
+            "compiled step times the batches, over the epoch's seconds. Device "
+            "peak: "
+            + (f"{peak / 1e9:,.0f} GFLOP/s, " if peak else "")
+            + peak_source
+            + ".",
             "",
             *dim_rows,
             "",

@@ -52,7 +52,12 @@ from hybridrec_jax.negatives import (
     sampling_weights,
 )
 from hybridrec_jax.ranking import evaluate_full_ranking
-from hybridrec_jax.train import check_finite, make_optimizer, make_train_epoch
+from hybridrec_jax.train import (
+    check_finite,
+    epoch_order,
+    make_optimizer,
+    make_train_epoch,
+)
 
 _PLAIN = dict(interaction_dim=0, dropout=0.0)
 VARIANTS: dict[str, ModelConfig] = {
@@ -255,8 +260,9 @@ def fit_implicit(
         epoch_start = time.perf_counter()
         sample_key, step_key = jax.random.split(jax.random.fold_in(key, epoch))
         data = build(sample_key, users, items, sorted_keys, cdf)
+        order = epoch_order(train_cfg.seed, epoch, n_examples)
         params, opt_state, losses = epoch_fn(
-            params, opt_state, data, features, step_key
+            params, opt_state, data, features, order, step_key
         )
         losses = np.asarray(losses)  # one sync per epoch
         seconds = time.perf_counter() - epoch_start

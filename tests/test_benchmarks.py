@@ -40,3 +40,18 @@ def test_throughput_small(tmp_path):
     figures = json.loads(path.read_text())["figures"]
     assert figures["by_batch_size"]["1024"]["examples_per_second"] > 0
     assert figures["scoring_pairs_per_second"] > 0
+
+
+def test_cpu_peak_estimate_from_cpuinfo():
+    """cores x clock x (2 FMA pipes x 2 FLOP x float32 lanes of the widest unit)."""
+    from benchmarks.throughput import cpu_peak
+
+    def cpuinfo(flags, mhz="2500.000"):
+        return f"processor\t: 0\ncpu MHz\t\t: {mhz}\nflags\t\t: fpu sse2 {flags}\n"
+
+    avx2, note = cpu_peak(cpuinfo("avx avx2 fma"), cores=2)
+    assert avx2 == 2 * 2.5e9 * 32
+    assert "AVX2" in note
+    assert cpu_peak(cpuinfo("avx2 fma avx512f"), cores=1)[0] == 2.5e9 * 64
+    assert cpu_peak(cpuinfo("sse4_2"), cores=4)[0] == 4 * 2.5e9 * 16
+    assert cpu_peak("no such fields", cores=2) is None

@@ -30,6 +30,7 @@ from hybridrec_jax.evaluate import evaluate_ratings
 from hybridrec_jax.losses import sigmoid_binary_cross_entropy
 from hybridrec_jax.train import (
     Batch,
+    epoch_order,
     make_optimizer,
     make_train_epoch,
     make_train_step,
@@ -355,7 +356,8 @@ def test_training_with_hand_adam_reaches_optax_rmse(real_model):
         p = jax.tree.map(jnp.copy, params)  # the epoch donates its inputs
         state = opt.init(p)
         for e in range(5):
-            p, state, _ = epoch(p, state, data, features, jax.random.key(e))
+            order = epoch_order(train_cfg.seed, e, train.n_interactions)
+            p, state, _ = epoch(p, state, data, features, order, jax.random.key(e))
         rmse[name] = evaluate_ratings(p, model_cfg, test, features)["rmse"]
     start = evaluate_ratings(params, model_cfg, test, features)["rmse"]
     assert rmse["optax"] < start  # training helped

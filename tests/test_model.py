@@ -100,14 +100,47 @@ def test_config_rejects_bad_values():
         ModelConfig(dropout=1.0)
 
 
-def test_blockwise_first_layer_equals_the_concatenated_product(setup):
+@pytest.mark.parametrize("use_features", [True, False])
+def test_first_preactivation_equals_the_concatenated_product(
+    setup, tiny_data, use_features
+):
     from hybridrec_jax.model import first_preactivation, input_layer
 
     cfg, params, users, items, features = setup
+    cfg = cfg.replace(use_features=use_features)
+    if not use_features:
+        n_users, n_items = tiny_data.n_users, tiny_data.n_items
+        params = init_params(jax.random.key(2), cfg, n_users, n_items, 0, 0)
     layer = params["dense"]["layers"][0]
     whole = input_layer(params, cfg, users, items, features) @ layer["W"] + layer["b"]
-    blocks = first_preactivation(params, cfg, users, items, features)
-    np.testing.assert_allclose(blocks, whole, rtol=1e-5, atol=1e-6)
+    z = first_preactivation(params, cfg, users, items, features)
+    np.testing.assert_allclose(z, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_first_layer_backward_equals_autodiff_of_the_product():
+    """The written-out backward pass of ``first_layer`` gives autodiff's gradient
+    with respect to all four inputs, the unused dJ/dx included (float64)."""
+    from hybridrec_jax.model import first_layer
+
+    def plain(e, x, W, b):
+        return jnp.concatenate([e, x], axis=-1) @ W + b
+
+    keys = jax.random.split(jax.random.key(5), 5)
+    with jax.enable_x64(True):
+        e = jax.random.normal(keys[0], (7, 4), jnp.float64)
+        x = jax.random.normal(keys[1], (7, 3), jnp.float64)
+        W = jax.random.normal(keys[2], (7, 5), jnp.float64)
+        b = jax.random.normal(keys[3], (5,), jnp.float64)
+        target = jax.random.normal(keys[4], (7, 5), jnp.float64)
+
+        def loss(layer):
+            return lambda *args: jnp.sum(jnp.tanh(layer(*args)) * target)
+
+        ours = jax.grad(loss(first_layer), argnums=(0, 1, 2, 3))(e, x, W, b)
+        theirs = jax.grad(loss(plain), argnums=(0, 1, 2, 3))(e, x, W, b)
+        for a, c in zip(ours, theirs, strict=True):
+            np.testing.assert_allclose(a, c, rtol=1e-12)
+        np.testing.assert_allclose(first_layer(e, x, W, b), plain(e, x, W, b))
 
 
 def test_dropout_rate_and_mean():

@@ -25,7 +25,7 @@ from hybridrec_jax import (
     make_train_step,
     objective,
 )
-from hybridrec_jax.train import epoch_batches
+from hybridrec_jax.train import epoch_batches, epoch_order
 
 
 def _init(data, cfg, seed=0):
@@ -98,16 +98,18 @@ def test_scanned_epoch_equals_a_loop_of_steps(tiny_split):
     features = device_features(train)
     data = tuple(jnp.asarray(a) for a in (train.user, train.item, train.rating))
     key = jax.random.key(3)
+    order = epoch_order(0, 1, train.n_interactions)
     params = _init(train, model_cfg)
     epoch = make_train_epoch(model_cfg, train_cfg, optimizer)
-    scanned, _, losses = epoch(params, optimizer.init(params), data, features, key)
+    scanned, _, losses = epoch(
+        params, optimizer.init(params), data, features, order, key
+    )
 
     params = _init(train, model_cfg)
     opt_state = optimizer.init(params)
     step = make_jit_train_step(model_cfg, train_cfg, optimizer)
-    shuffle_key, dropout_key = jax.random.split(key)
-    rows, mask = epoch_batches(shuffle_key, train.n_interactions, 100)
-    step_keys = jax.random.split(dropout_key, rows.shape[0])
+    rows, mask = epoch_batches(jnp.asarray(order), 100)
+    step_keys = jax.random.split(key, rows.shape[0])
     looped = []
     for b in range(rows.shape[0]):
         batch = Batch(data[0][rows[b]], data[1][rows[b]], data[2][rows[b]], mask[b])
@@ -138,10 +140,33 @@ def test_padding_rows_do_not_change_the_loss(
 
 
 def test_epoch_batches_cover_every_row_once():
-    rows, mask = epoch_batches(jax.random.key(0), 10, 4)
+    order = epoch_order(0, 1, 10)
+    rows, mask = epoch_batches(jnp.asarray(order), 4)
     assert rows.shape == (3, 4)
     real = np.asarray(rows)[np.asarray(mask) == 1]
+    assert real.tolist() == order.tolist()  # in the epoch's order
     assert sorted(real.tolist()) == list(range(10))
+
+
+def test_epoch_order_is_seeded_and_differs_by_epoch():
+    first = epoch_order(7, 1, 1000)
+    np.testing.assert_array_equal(first, epoch_order(7, 1, 1000))  # reproducible
+    assert first.dtype == np.int32
+    assert sorted(first.tolist()) == list(range(1000))  # a permutation
+    assert not np.array_equal(first, epoch_order(7, 2, 1000))  # a new epoch
+    assert not np.array_equal(first, epoch_order(8, 1, 1000))  # a new seed
+
+
+def test_epoch_order_is_uniform():
+    """Over 6000 draws of a permutation of 3 rows, each of the 6 orders comes up
+    1000 times: a chi-squared test with 5 degrees of freedom (p = 0.001: 20.5)."""
+    counts = {}
+    for epoch in range(6000):
+        order = tuple(epoch_order(0, epoch, 3).tolist())
+        counts[order] = counts.get(order, 0) + 1
+    assert len(counts) == 6
+    chi2 = sum((c - 1000) ** 2 / 1000 for c in counts.values())
+    assert chi2 < 20.5
 
 
 def test_sgd_is_the_paper_update(tiny_split, tiny_model_cfg):
