@@ -3,7 +3,7 @@
 Both steps are jit-compiled, warmed up and timed with ``block_until_ready``, in
 alternating rounds, on one fixed batch of ML-100K-sized synthetic data; the
 update is the same optax Adam. The hand pass
-(``hybridrec_jax.math.hand_value_and_grad``) has no dropout, so dropout is off
+(``hybridrec_jax.backprop.hand_value_and_grad``) has no dropout, so dropout is off
 for both.
 
     python benchmarks/math_vs_autodiff.py            # ML-100K-sized, writes results

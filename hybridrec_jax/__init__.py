@@ -6,6 +6,7 @@ optional dot-product branch; trained with MSE or binary cross-entropy by SGD or
 Adam. Parameters are plain dict pytrees and every function is pure.
 """
 
+from hybridrec_jax.backprop import hand_grad, hand_value_and_grad
 from hybridrec_jax.baselines import BiasBaseline, fit_biases, fit_global_mean
 from hybridrec_jax.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from hybridrec_jax.coldstart import (
@@ -45,7 +46,6 @@ from hybridrec_jax.losses import (
     sigmoid_binary_cross_entropy,
     squared_error,
 )
-from hybridrec_jax.math import hand_grad, hand_value_and_grad
 from hybridrec_jax.model import forward, init_params
 from hybridrec_jax.negatives import sample_negatives
 from hybridrec_jax.ranking import (

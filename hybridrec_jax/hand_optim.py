@@ -2,7 +2,7 @@
 
 Training uses optax; these are the executable statement of the update rules,
 and the tests hold them equal to ``optax.sgd`` and ``optax.adam`` over 100 steps
-of the real model. With g the gradient (e.g. of :func:`math.hand_value_and_grad`)
+of the real model. With g the gradient (e.g. of :func:`backprop.hand_value_and_grad`)
 and eta the learning rate:
 
     SGD (the paper's, momentum 0):  theta <- theta - eta g
@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from hybridrec_jax.backprop import hand_value_and_grad
 from hybridrec_jax.config import TrainConfig
-from hybridrec_jax.math import hand_value_and_grad
 
 
 def sgd(learning_rate: float, momentum: float | None = None):

@@ -21,6 +21,7 @@ from jax.test_util import check_grads
 from hybridrec_jax import (
     ModelConfig,
     TrainConfig,
+    backprop,
     device_features,
     hand_optim,
     init_params,
@@ -85,7 +86,7 @@ def assert_trees_close(actual, expected, rtol=RTOL, atol=ATOL):
 @partial(jax.jit, static_argnums=(1, 2))
 def hand_and_autodiff(params, model_cfg, train_cfg, batch, features):
     """Both (J, grads), in one compiled program (one compile per shape)."""
-    hand = hm.hand_value_and_grad(params, model_cfg, train_cfg, batch, features)
+    hand = backprop.hand_value_and_grad(params, model_cfg, train_cfg, batch, features)
     auto = jax.value_and_grad(objective)(params, model_cfg, train_cfg, batch, features)
     return hand, auto
 
@@ -108,7 +109,7 @@ def test_hand_grad_eager_equals_jit():
     model_cfg = ModelConfig.tiny()
     with jax.enable_x64(True):
         params, features, batch = make_case(4, model_cfg, 3, 4, 2, 1, 3)
-        eager = hm.hand_grad(params, model_cfg, TrainConfig(), batch, features)
+        eager = backprop.hand_grad(params, model_cfg, TrainConfig(), batch, features)
         jitted = hand_and_autodiff(params, model_cfg, TrainConfig(), batch, features)
         assert_trees_close(eager, jitted[0][1])
 
@@ -245,11 +246,11 @@ def test_padding_rows_do_not_count():
     with jax.enable_x64(True):
         params, features, batch = make_case(1, model_cfg, 4, 5, 2, 3, 6, 3)
         train_cfg = TrainConfig()
-        _, padded = hm.hand_value_and_grad(
+        _, padded = backprop.hand_value_and_grad(
             params, model_cfg, train_cfg, batch, features
         )
         real = Batch(*(x[:6] for x in batch))
-        _, unpadded = hm.hand_value_and_grad(
+        _, unpadded = backprop.hand_value_and_grad(
             params, model_cfg, train_cfg, real, features
         )
         assert_trees_close(padded, unpadded)
@@ -274,7 +275,7 @@ def test_objective_gradient_matches_finite_differences(loss):
         shifted = [jax.tree.map(lambda x, d, s=s: x + s * eps * d, params, v)
                    for s in (1, -1)]  # fmt: skip
         difference = (J(shifted[0]) - J(shifted[1])) / (2 * eps)
-        grads = hm.hand_grad(params, model_cfg, train_cfg, batch, features)
+        grads = backprop.hand_grad(params, model_cfg, train_cfg, batch, features)
         directional = sum(
             jnp.vdot(g, d)
             for g, d in zip(jax.tree.leaves(grads), jax.tree.leaves(v), strict=True)
