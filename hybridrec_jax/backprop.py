@@ -133,7 +133,10 @@ def hand_value_and_grad(
                 "b": c @ delta_z,  # (1/m) sum_n delta^{l+1}_n
             }
         )
-        delta_a = delta_z @ layer["W"].T  # dl/da^l = delta^{l+1} W^{l T}: (m, D_l)
+        W = layer["W"]
+        if len(layer_grads) == len(dense["layers"]):  # l = 0: of a^0 only the
+            W = W[: 2 * d]  # columns P_u, Q_i need an error; x_u, x_i are data
+        delta_a = delta_z @ W.T  # dl/da^l = delta^{l+1} W^{l T}: (m, D_l)
     grad_dense["layers"] = layer_grads[::-1]
 
     # The dot branch: d<p, q>/dp = q and d<p, q>/dq = p.
