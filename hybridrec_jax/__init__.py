@@ -36,7 +36,6 @@ from hybridrec_jax.hand_optim import hand_optimizer, make_hand_train_step
 from hybridrec_jax.implicit import (
     VARIANTS,
     ImplicitFitResult,
-    TrainingState,
     fit_implicit,
     leave_one_out,
     neumf_from_pretrained,
@@ -66,6 +65,7 @@ from hybridrec_jax.train import (
     Batch,
     FitResult,
     TrainingDiverged,
+    TrainingState,
     epoch_order,
     fit,
     make_jit_train_step,

@@ -33,12 +33,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from tqdm.auto import tqdm
 
 from hybridrec_jax.config import ImplicitConfig, ModelConfig, TrainConfig
@@ -53,6 +51,7 @@ from hybridrec_jax.negatives import (
 )
 from hybridrec_jax.ranking import evaluate_full_ranking
 from hybridrec_jax.train import (
+    TrainingState,
     check_finite,
     epoch_order,
     make_optimizer,
@@ -74,15 +73,6 @@ VARIANTS: dict[str, ModelConfig] = {
     "hybrid_mlp_dot": ModelConfig(embedding_dim=32, hidden_dims=(64, 32, 16),
                                   dot_dim=32, use_features=True, **_PLAIN),
 }  # fmt: skip
-
-
-class TrainingState(NamedTuple):
-    """Everything needed to resume: the parameters and optimiser state after
-    ``epoch`` epochs (the per-epoch keys derive from ``TrainConfig.seed``)."""
-
-    params: Params
-    opt_state: optax.OptState
-    epoch: int
 
 
 @dataclass

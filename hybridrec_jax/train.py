@@ -181,12 +181,23 @@ def make_train_epoch(model_cfg, train_cfg, optimizer):
     return jax.jit(epoch, donate_argnums=(0, 1))
 
 
-@dataclass
-class FitResult:
-    """What ``fit`` returns: the best parameters and how training went."""
+class TrainingState(NamedTuple):
+    """Everything needed to resume: the parameters and optimiser state after
+    ``epoch`` epochs (the per-epoch keys derive from ``TrainConfig.seed``)."""
 
     params: Params
     opt_state: optax.OptState
+    epoch: int
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` returns: the best parameters (by validation RMSE), the
+    optimiser state that went with them, the last state and how training went."""
+
+    params: Params
+    opt_state: optax.OptState
+    state: TrainingState | None = None
     history: list[dict] = field(default_factory=list)
     best_epoch: int = 0
     train_seconds: float = 0.0
@@ -215,14 +226,30 @@ def fit(
     *,
     progress: bool = False,
     params: Params | None = None,
+    state: TrainingState | None = None,
     optimizer: optax.GradientTransformation | None = None,
 ) -> FitResult:
     """Train on ``train``; stop early on the validation RMSE, keep the best params.
 
     If ``validation`` is None and ``train_cfg.validation_fraction`` > 0, that share
-    of ``train`` is held out (seeded) for early stopping. ``optimizer`` replaces
-    the optax one of :func:`make_optimizer` (e.g. ``hand_optim.hand_optimizer(cfg)``).
+    of ``train`` is held out (seeded) for early stopping. ``params`` starts from
+    given parameters with a fresh optimiser; ``state`` (``FitResult.state`` or a
+    checkpoint's params, opt_state and epoch) resumes after ``state.epoch``
+    epochs. Epoch e's row order and dropout key derive from (seed, e), so
+    training resumed after epoch e gives the parameters of training straight
+    through; early stopping counts from the resumed epoch. ``optimizer``
+    replaces the optax one of :func:`make_optimizer` (e.g.
+    ``hand_optim.hand_optimizer(cfg)``). The caller's arrays are copied, not
+    donated to the compiled epoch.
     """
+    if params is not None and state is not None:
+        raise ValueError("pass params (a warm start) or state (a resume), not both")
+    first_epoch = 1 if state is None else state.epoch + 1
+    if first_epoch > train_cfg.epochs:
+        raise ValueError(
+            f"the state is after epoch {state.epoch}, so epochs="
+            f"{train_cfg.epochs} leaves nothing to train: raise TrainConfig.epochs"
+        )
     start = time.perf_counter()
     if validation is None and train_cfg.validation_fraction > 0:
         fit_rows, val_rows = random_split(
@@ -232,6 +259,8 @@ def fit(
     key = jax.random.key(train_cfg.seed)
     init_key, key = jax.random.split(key)
     features = device_features(train)
+    if state is not None:
+        params = state.params
     if params is None:
         params = init_params(
             init_key, model_cfg, train.n_users, train.n_items,
@@ -239,7 +268,9 @@ def fit(
             global_mean=float(np.mean(train.rating)),
         )  # fmt: skip
     optimizer = optimizer or make_optimizer(train_cfg)
-    opt_state = optimizer.init(params)
+    opt_state = optimizer.init(params) if state is None else state.opt_state
+    # Copies: the epoch donates its inputs, and the caller keeps theirs.
+    params, opt_state = jax.tree.map(jnp.array, (params, opt_state))
     epoch_fn = make_train_epoch(model_cfg, train_cfg, optimizer)
     data = (
         jnp.asarray(train.user, jnp.int32),
@@ -248,7 +279,8 @@ def fit(
     )
     result = FitResult(params, opt_state, n_train=train.n_interactions)
     best_rmse, epochs_since_best, step_seconds = np.inf, 0, 0.0
-    bar = tqdm(range(1, train_cfg.epochs + 1), disable=not progress, unit="epoch")
+    epochs = range(first_epoch, train_cfg.epochs + 1)
+    bar = tqdm(epochs, disable=not progress, unit="epoch")
     for epoch in bar:
         epoch_start = time.perf_counter()
         order = epoch_order(train_cfg.seed, epoch, train.n_interactions)
@@ -257,9 +289,11 @@ def fit(
         )
         losses = np.asarray(losses)  # one sync per epoch
         epoch_seconds = time.perf_counter() - epoch_start
-        if epoch > 1:  # the first epoch includes the compile
+        if epoch > first_epoch:  # the first epoch includes the compile
             step_seconds += epoch_seconds
         check_finite(losses, epoch, train_cfg)
+        # Copy to the host: the device buffers are donated to the next epoch.
+        result.state = TrainingState(*jax.device_get((params, opt_state)), epoch)
         record = {"epoch": epoch, "train_loss": float(np.mean(losses)),
                   "seconds": epoch_seconds}  # fmt: skip
         if validation is not None and validation.n_interactions:
@@ -270,8 +304,7 @@ def fit(
         score = record.get("val_rmse", -epoch)  # no validation: keep the last
         if score < best_rmse:
             best_rmse, epochs_since_best, result.best_epoch = score, 0, epoch
-            # Copy to the host: the device buffers are donated to the next epoch.
-            result.params, result.opt_state = jax.device_get((params, opt_state))
+            result.params, result.opt_state = result.state[:2]
         else:
             epochs_since_best += 1
             if train_cfg.patience and epochs_since_best >= train_cfg.patience:

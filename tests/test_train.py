@@ -15,15 +15,18 @@ from hybridrec_jax import (
     ModelConfig,
     TrainConfig,
     TrainingDiverged,
+    TrainingState,
     device_features,
     evaluate_ratings,
     fit,
     init_params,
+    load_checkpoint,
     make_jit_train_step,
     make_optimizer,
     make_train_epoch,
     make_train_step,
     objective,
+    save_checkpoint,
 )
 from hybridrec_jax.train import epoch_batches, epoch_order
 
@@ -211,3 +214,56 @@ def test_early_stopping_keeps_the_best_parameters(tiny_split, tiny_model_cfg):
     _, val_rows = random_split(train.n_interactions, 0.2, cfg.seed)
     got = evaluate_ratings(result.params, tiny_model_cfg, train.subset(val_rows))
     assert got["rmse"] == pytest.approx(min(val_rmse), rel=1e-5)
+
+
+RESUME_CFG = TrainConfig(batch_size=64, epochs=4, patience=0, learning_rate=1e-2,
+                         validation_fraction=0.0)  # fmt: skip
+
+
+def _assert_close_trees(a, b):
+    jax.tree.map(
+        lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7), a, b
+    )
+
+
+def test_resuming_equals_training_straight_through(tiny_split, tmp_path):
+    """Two epochs, a checkpoint of the state (msgpack), two more epochs from it:
+    the parameters and optimiser state of four epochs straight through."""
+    train, _ = tiny_split
+    model_cfg = ModelConfig(embedding_dim=4, hidden_dims=(8,), dropout=0.2)
+    straight = fit(train, model_cfg, RESUME_CFG)
+    first = fit(train, model_cfg, RESUME_CFG.replace(epochs=2))
+    assert isinstance(first.state, TrainingState) and first.state.epoch == 2
+    save_checkpoint(tmp_path / "ck", first.state.params, model_cfg,
+                    train_cfg=RESUME_CFG, opt_state=first.state.opt_state,
+                    epoch=first.state.epoch)  # fmt: skip
+    ckpt = load_checkpoint(tmp_path / "ck")
+    state = TrainingState(ckpt.params, ckpt.opt_state, ckpt.epoch)
+    resumed = fit(train, model_cfg, RESUME_CFG, state=state)
+    assert [h["epoch"] for h in resumed.history] == [3, 4]
+    assert resumed.state.epoch == straight.state.epoch == 4
+    _assert_close_trees(resumed.state.params, straight.state.params)
+    _assert_close_trees(resumed.state.opt_state, straight.state.opt_state)
+    # Not trained again from scratch: epochs 3 and 4 differ from epochs 1 and 2.
+    assert resumed.history[0]["train_loss"] < first.history[0]["train_loss"]
+
+
+def test_fit_copies_the_callers_arrays(tiny_split, tiny_model_cfg):
+    """The compiled epoch donates its inputs; fit must not hand it the caller's."""
+    train, _ = tiny_split
+    params = _init(train, tiny_model_cfg)
+    fit(train, tiny_model_cfg, RESUME_CFG.replace(epochs=1), params=params)
+    assert not any(leaf.is_deleted() for leaf in jax.tree.leaves(params))
+    first = fit(train, tiny_model_cfg, RESUME_CFG.replace(epochs=1))
+    state = jax.tree.map(jnp.asarray, first.state)  # device arrays this time
+    fit(train, tiny_model_cfg, RESUME_CFG.replace(epochs=2), state=state)
+    assert not any(leaf.is_deleted() for leaf in jax.tree.leaves(state[:2]))
+
+
+def test_fit_refuses_a_state_with_nothing_left_to_train(tiny_split, tiny_model_cfg):
+    train, _ = tiny_split
+    done = fit(train, tiny_model_cfg, RESUME_CFG.replace(epochs=2))
+    with pytest.raises(ValueError, match="after epoch 2.*raise TrainConfig.epochs"):
+        fit(train, tiny_model_cfg, RESUME_CFG.replace(epochs=2), state=done.state)
+    with pytest.raises(ValueError, match="not both"):
+        fit(train, tiny_model_cfg, RESUME_CFG, params=done.params, state=done.state)
