@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from hybridrec_jax.coldstart import with_new_entities
-from hybridrec_jax.data.prepare import encode
+from hybridrec_jax.data.encoders import encode
 from hybridrec_jax.model import Features, Params
 from hybridrec_jax.saved_model import (
     Recommender,

@@ -10,6 +10,12 @@ from hybridrec_jax.data.catalog import (
 )
 from hybridrec_jax.data.dataset import Dataset
 from hybridrec_jax.data.download import RELEASES, download
+from hybridrec_jax.data.encoders import (
+    FeatureEncoder,
+    FeatureSpec,
+    encode,
+    fit_encoder,
+)
 from hybridrec_jax.data.generic import (
     infer_feature_specs,
     load_interactions,
@@ -31,12 +37,8 @@ from hybridrec_jax.data.movielens_csv import (
 from hybridrec_jax.data.ncf import NCFData, load_ncf_ml1m
 from hybridrec_jax.data.prepare import (
     DataError,
-    FeatureEncoder,
-    FeatureSpec,
     drop_duplicate_interactions,
     drop_invalid_interactions,
-    encode,
-    fit_encoder,
     k_core,
     to_implicit,
 )

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from hybridrec_jax.data.dataset import Dataset
-from hybridrec_jax.data.prepare import DataError, FeatureSpec
+from hybridrec_jax.data.encoders import FeatureSpec
+from hybridrec_jax.data.prepare import DataError
 from hybridrec_jax.data.readers import read_table
 from hybridrec_jax.data.tables import Preparation, from_tables
 

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from hybridrec_jax.data.dataset import Dataset
-from hybridrec_jax.data.prepare import DataError, FeatureSpec
+from hybridrec_jax.data.encoders import FeatureSpec
+from hybridrec_jax.data.prepare import DataError
 from hybridrec_jax.data.readers import (
     check_ids,
     check_ratings,

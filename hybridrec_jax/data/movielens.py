@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from hybridrec_jax.data.dataset import Dataset
-from hybridrec_jax.data.prepare import DataError, FeatureSpec
+from hybridrec_jax.data.encoders import FeatureSpec
+from hybridrec_jax.data.prepare import DataError
 from hybridrec_jax.data.tables import Preparation, from_tables
 
 ML100K_FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from hybridrec_jax.data.dataset import Dataset
+from hybridrec_jax.data.encoders import FeatureSpec
 from hybridrec_jax.data.ml1m import ALIASES, split_genres, year_from_title
-from hybridrec_jax.data.prepare import FeatureSpec
 from hybridrec_jax.data.readers import (
     check_ids,
     check_ratings,

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from hybridrec_jax.data.dataset import Dataset
-from hybridrec_jax.data.prepare import FeatureSpec
+from hybridrec_jax.data.encoders import FeatureSpec
 from hybridrec_jax.data.tables import Preparation, from_tables
 
 GENRES = (

@@ -15,14 +15,16 @@ import numpy as np
 import pandas as pd
 
 from hybridrec_jax.data.dataset import Dataset
-from hybridrec_jax.data.prepare import (
-    DataError,
+from hybridrec_jax.data.encoders import (
     FeatureEncoder,
     FeatureSpec,
-    drop_duplicate_interactions,
-    drop_invalid_interactions,
     encode,
     fit_encoder,
+)
+from hybridrec_jax.data.prepare import (
+    DataError,
+    drop_duplicate_interactions,
+    drop_invalid_interactions,
     index_ids,
     k_core,
     lookup,
