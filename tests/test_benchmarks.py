@@ -55,3 +55,17 @@ def test_cpu_peak_estimate_from_cpuinfo():
     assert cpu_peak(cpuinfo("avx2 fma avx512f"), cores=1)[0] == 2.5e9 * 64
     assert cpu_peak(cpuinfo("sse4_2"), cores=4)[0] == 4 * 2.5e9 * 16
     assert cpu_peak("no such fields", cores=2) is None
+
+
+def test_quality_ncf_table_lists_every_variant_and_the_published_runs():
+    from benchmarks.quality import PUBLISHED_NCF, ncf_table
+
+    figures = {"sampled_hr@10": 0.5, "sampled_ndcg@10": 0.25,
+               "full_hr@10": 0.125, "full_ndcg@10": 0.0625}  # fmt: skip
+    table = ncf_table(
+        {"best_variant": "mf", "variants": {"mf": figures, "gmf": figures}}
+    )
+    assert "| hybridrec_jax mf | 0.5000 | 0.2500 | 0.1250 | 0.0625 |" in table
+    assert "| hybridrec_jax gmf |" in table
+    for name, hr, ndcg, _ in PUBLISHED_NCF:
+        assert f"| {name} (published) | {hr} | {ndcg} |" in table
