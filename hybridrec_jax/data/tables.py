@@ -21,18 +21,12 @@ from hybridrec_jax.data.encoders import (
     encode,
     fit_encoder,
 )
-from hybridrec_jax.data.prepare import (
-    DataError,
-    drop_duplicate_interactions,
-    drop_invalid_interactions,
-    index_ids,
-    k_core,
-    lookup,
-    to_implicit,
+from hybridrec_jax.data.merge import (
+    MISSING_SIDE_POLICIES,
+    clean_interactions,
+    merge_side_tables,
 )
-
-MISSING_SIDE_POLICIES = ("impute", "drop", "error")
-INTERACTION_COLUMNS = ("user", "item", "rating", "timestamp")
+from hybridrec_jax.data.prepare import DataError, index_ids, k_core, lookup
 
 
 @dataclass
@@ -59,38 +53,6 @@ class Preparation:
     items: pd.DataFrame | None = None
     user_specs: tuple[FeatureSpec, ...] = ()
     item_specs: tuple[FeatureSpec, ...] = ()
-
-
-def _side_table(
-    side: pd.DataFrame | None, key: str, ids: pd.Series, name: str
-) -> pd.DataFrame:
-    if side is None:
-        return pd.DataFrame({key: index_ids(ids)})
-    if key not in side.columns:
-        raise DataError(f"{name} table has no {key!r} column", column=key)
-    missing = side[key].isna()
-    if missing.any():
-        row = int(np.flatnonzero(missing.to_numpy())[0])
-        raise DataError(f"missing {key} id in the {name} table", row=row, column=key)
-    duplicated = side[key].duplicated(keep=False)
-    if duplicated.any():
-        row = int(np.flatnonzero(duplicated.to_numpy())[0])
-        raise DataError(
-            f"duplicate {key} id {side[key].iloc[row]} in the {name} table",
-            row=row,
-            column=key,
-        )
-    return side
-
-
-def _used_columns(
-    side: pd.DataFrame, key: str, specs, extra: tuple[str | None, ...], report, name
-):
-    used = {key, *(s.column for s in specs), *(c for c in extra if c)}
-    unused = [c for c in side.columns if c not in used]
-    if unused:
-        report.append(f"{name} table: dropped unused columns {unused}")
-    return side[[c for c in side.columns if c in used]]
 
 
 def from_tables(
@@ -141,97 +103,20 @@ def from_tables(
         raise ValueError(f"missing_side must be one of {MISSING_SIDE_POLICIES}")
     if invalid not in ("drop", "error"):
         raise ValueError(f"invalid must be 'drop' or 'error', got {invalid!r}")
-    for column in ("user", "item", "rating"):
-        if column not in ratings.columns:
-            raise DataError(
-                f"ratings table has no {column!r} column; it has "
-                f"{list(ratings.columns)}",
-                column=column,
-            )
-    if len(ratings) == 0:
-        raise DataError("the ratings table is empty")
     n_read = len(ratings)
-    dropped: dict[str, int] = {}
-    report = [f"read {n_read} interactions"]
-
-    unused = [c for c in ratings.columns if c not in INTERACTION_COLUMNS]
-    table = ratings[[c for c in ratings.columns if c in INTERACTION_COLUMNS]]
-    if unused:
-        report.append(f"ratings table: dropped unused columns {unused}")
-
-    table, invalid_counts = drop_invalid_interactions(table, rating_range)
-    if "timestamp" in table.columns:
-        stamp = pd.to_numeric(table["timestamp"], errors="coerce")
-        no_time = stamp.isna().to_numpy()
-        invalid_counts["missing or non-numeric timestamp"] = int(no_time.sum())
-        table = table.loc[~no_time]
-    n_invalid = sum(invalid_counts.values())
-    if n_invalid and invalid == "error":
-        bad = ~ratings.index.isin(table.index)
-        row = int(np.flatnonzero(bad)[0])
-        reason = next(r for r, n in invalid_counts.items() if n)
-        raise DataError(f"invalid interaction ({reason})", row=row)
-    for reason, count in invalid_counts.items():
-        dropped[reason] = count
-        report.append(f"dropped {count} rows: {reason}")
-    table = table.assign(rating=pd.to_numeric(table["rating"]).astype(np.float32))
-    if "timestamp" in table.columns:
-        table = table.assign(timestamp=pd.to_numeric(table["timestamp"]))
-
-    table, n_duplicates = drop_duplicate_interactions(table, keep=duplicates)
-    reason = f"duplicate (user, item), kept {duplicates}"
-    dropped[reason] = n_duplicates
-    report.append(f"dropped {n_duplicates} rows: {reason}")
-
+    table, dropped, report = clean_interactions(
+        ratings, rating_range, invalid=invalid, duplicates=duplicates,
+        implicit=implicit, implicit_threshold=implicit_threshold,
+    )  # fmt: skip
     if implicit:
-        table, implicit_counts = to_implicit(table, implicit_threshold)
-        dropped.update(implicit_counts)
-        report.append(
-            "implicit feedback: every interaction is a positive (1.0)"
-            if implicit_threshold is None
-            else f"implicit feedback: rating >= {implicit_threshold:g} is a "
-            f"positive; dropped {sum(implicit_counts.values())} rows below it"
-        )
         rating_range = (0.0, 1.0)
-
-    users = _side_table(users, "user", table["user"], "user")
-    items = _side_table(items, "item", table["item"], "item")
-    users = _used_columns(users, "user", user_features, (), report, "user")
-    items = _used_columns(items, "item", item_features, (title_column,), report, "item")
-    no_user = ~table["user"].isin(users["user"])
-    no_item = ~table["item"].isin(items["item"])
-    for what, gap, side in (("user", no_user, users), ("item", no_item, items)):
-        if gap.all() and len(side):
-            raise DataError(
-                f"no {what} id of the ratings table is in the {what} table; the id "
-                f"types are {table[what].dtype} and {side[what].dtype}",
-                column=what,
-            )
-    orphan = no_user | no_item
-    if orphan.any():
-        if missing_side == "error":
-            row = int(np.flatnonzero(orphan.to_numpy())[0])
-            raise DataError(
-                "interaction whose user or item has no side-table row",
-                row=row,
-            )
-        if missing_side == "drop":
-            table = table.loc[~orphan]
-            dropped["user or item without a side-table row"] = int(orphan.sum())
-            report.append(f"dropped {int(orphan.sum())} rows without a side row")
-        else:
-            users = pd.concat(
-                [users, pd.DataFrame({"user": pd.unique(table.loc[no_user, "user"])})],
-                ignore_index=True,
-            )
-            items = pd.concat(
-                [items, pd.DataFrame({"item": pd.unique(table.loc[no_item, "item"])})],
-                ignore_index=True,
-            )
-            report.append(
-                f"kept {int(orphan.sum())} rows without a side row; their "
-                "features are imputed"
-            )
+    table, users, items, merge_dropped, merge_report = merge_side_tables(
+        table, users, items, user_features=user_features,
+        item_features=item_features, title_column=title_column,
+        missing_side=missing_side,
+    )  # fmt: skip
+    dropped.update(merge_dropped)
+    report += merge_report
 
     if min_user_interactions > 1 or min_item_interactions > 1:
         before = len(table)
