@@ -22,13 +22,13 @@ row-sparse optimiser can later replace the dense update of the tables.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from hybridrec_jax.config import ModelConfig
+from hybridrec_jax.dropout import dropout
 
 Params = dict[str, Any]
 Features = dict[str, jax.Array]  # {"user": (U, F_u), "item": (I, F_i)}
@@ -101,41 +101,6 @@ def init_params(
 def dense_layer(a: jax.Array, W: jax.Array, b: jax.Array) -> jax.Array:
     """z = a W + b for a batch of rows a (B, in), W (in, out), b (out,)."""
     return a @ W + b
-
-
-def _mix32(x: jax.Array) -> jax.Array:
-    """A bijective 32-bit integer hash (Wellons' lowbias32 constants)."""
-    x = x ^ (x >> 16)
-    x = x * jnp.uint32(0x21F0AAAD)
-    x = x ^ (x >> 15)
-    x = x * jnp.uint32(0x735A2D97)
-    return x ^ (x >> 15)
-
-
-def counter_bits(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    """Pseudo-random uint32 words: w_j = mix(mix(j + s_0) xor s_1), j = 0, 1, ...
-
-    The seeds s_0, s_1 come from ``key`` through ``jax.random``; the words are a
-    counter-based hash (as Philox and Threefry are counter-based ciphers) of two
-    cheap multiply-xorshift rounds, which XLA fuses into the ops that use them.
-    On a CPU, Threefry's bits cost about a fifth of a training step of the
-    default model; these cost a few percent. Good enough for dropout masks, not
-    for cryptography or for sampling.
-    """
-    seeds = jax.random.bits(key, (2,), jnp.uint32)
-    counter = jnp.arange(math.prod(shape), dtype=jnp.uint32).reshape(shape)
-    return _mix32(_mix32(counter + seeds[0]) ^ seeds[1])
-
-
-def dropout(a: jax.Array, rate: float, key: jax.Array) -> jax.Array:
-    """Inverted dropout: a_j -> m_j a_j / (1 - rate) with m_j ~ Bernoulli(1 - rate).
-
-    Unit j is dropped when its word w_j of :func:`counter_bits` is below
-    rate * 2^32, so P(drop) = rate up to 2^-32 and E[output] = a.
-    """
-    threshold = jnp.uint32(min(round(rate * 2.0**32), 2**32 - 1))
-    keep = counter_bits(key, a.shape) >= threshold
-    return jnp.where(keep, a / (1.0 - rate), 0.0)
 
 
 def embedding_rows(params: Params, users: jax.Array, items: jax.Array) -> Rows:

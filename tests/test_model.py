@@ -146,7 +146,7 @@ def test_first_layer_backward_equals_autodiff_of_the_product():
 def test_dropout_rate_and_mean():
     """Over 2^20 units, the share dropped is the rate within 5 standard errors,
     kept units are scaled by 1 / (1 - rate), so the mean is kept too."""
-    from hybridrec_jax.model import dropout
+    from hybridrec_jax.dropout import dropout
 
     a = jnp.ones((1024, 1024))
     for rate in (0.1, 0.2, 0.5):
@@ -161,7 +161,7 @@ def test_dropout_rate_and_mean():
 def test_counter_bits_look_uniform_and_independent():
     """Each of the 32 bits is set half the time; bytes pass a chi-square test;
     masks of neighbouring units, and of two keys, are uncorrelated."""
-    from hybridrec_jax.model import counter_bits
+    from hybridrec_jax.dropout import counter_bits
 
     words = np.asarray(counter_bits(jax.random.key(0), (1 << 18,)))
     bits = (words[:, None] >> np.arange(32, dtype=np.uint32)) & 1
