@@ -277,7 +277,10 @@ def fit(
         jnp.asarray(train.item, jnp.int32),
         jnp.asarray(train.rating, jnp.float32),
     )
-    result = FitResult(params, opt_state, n_train=train.n_interactions)
+    # Host copies: the device buffers are donated to the first epoch.
+    result = FitResult(
+        *jax.device_get((params, opt_state)), n_train=train.n_interactions
+    )
     best_rmse, epochs_since_best, step_seconds = np.inf, 0, 0.0
     epochs = range(first_epoch, train_cfg.epochs + 1)
     bar = tqdm(epochs, disable=not progress, unit="epoch")
