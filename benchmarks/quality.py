@@ -23,6 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import RESULTS, find_data, write_results  # noqa: E402
+from benchmarks.ranking import PUBLISHED as PUBLISHED_NCF  # noqa: E402
 from hybridrec_jax import (  # noqa: E402
     ModelConfig,
     SyntheticConfig,
@@ -52,14 +53,6 @@ PUBLISHED = {
         ("BiasedMF", 0.845, "as reported by Sedhain et al. 2015 / Han et al. 2021"),
     ],
 }  # fmt: skip
-# NCF ML-1M, leave-one-out, the test item against 99 sampled negatives:
-# (name, HR@10, NDCG@10, source).
-PUBLISHED_NCF = [
-    ("NeuMF with pre-training", 0.726, 0.445, "He et al. 2017, Neural "
-     "Collaborative Filtering, WWW"),
-    ("SLIM", 0.716, 0.447, "Ning and Karypis 2011, as run on the NCF protocol "
-     "by Ferrari Dacrema et al. 2019 (RecSys) and quoted by Rendle et al. 2020"),
-]  # fmt: skip
 
 
 def ncf_table(ranking: dict) -> str:
