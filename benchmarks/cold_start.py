@@ -32,16 +32,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import find_data, write_results  # noqa: E402
 from hybridrec_jax import SyntheticConfig, TrainConfig, load_synthetic  # noqa: E402
-from hybridrec_jax.coldstart import (  # noqa: E402
+from hybridrec_jax.config import ImplicitConfig  # noqa: E402
+from hybridrec_jax.data import load_ml100k  # noqa: E402
+from hybridrec_jax.evaluate.ranking import evaluate_full_ranking  # noqa: E402
+from hybridrec_jax.evaluate.ratings import device_features  # noqa: E402
+from hybridrec_jax.serve.coldstart import (  # noqa: E402
     cold_item_split,
     feature_popularity,
     zero_entity_rows,
 )
-from hybridrec_jax.config import ImplicitConfig  # noqa: E402
-from hybridrec_jax.data import load_ml100k  # noqa: E402
-from hybridrec_jax.evaluate import device_features  # noqa: E402
-from hybridrec_jax.implicit import VARIANTS, fit_implicit  # noqa: E402
-from hybridrec_jax.ranking import evaluate_full_ranking  # noqa: E402
+from hybridrec_jax.train.implicit import VARIANTS, fit_implicit  # noqa: E402
 
 MODELS = {
     "mf": VARIANTS["mf"].replace(dot_dim=32),

@@ -3,7 +3,7 @@
 Both steps are jit-compiled, warmed up and timed with ``block_until_ready``, in
 alternating rounds, on one fixed batch of ML-100K-sized synthetic data; the
 update is the same optax Adam. The hand pass
-(``hybridrec_jax.backprop.hand_value_and_grad``) has no dropout, so dropout is off
+(``hybridrec_jax.paper.backprop.hand_value_and_grad``) has no dropout, so dropout is off
 for both.
 
     python benchmarks/math_vs_autodiff.py            # ML-100K-sized, writes results
@@ -33,8 +33,8 @@ from hybridrec_jax import (  # noqa: E402
     init_params,
     load_synthetic,
 )
-from hybridrec_jax.hand_optim import make_hand_train_step  # noqa: E402
-from hybridrec_jax.train import Batch, make_optimizer, make_train_step  # noqa: E402
+from hybridrec_jax.paper.hand_optim import make_hand_train_step  # noqa: E402
+from hybridrec_jax.train.fit import Batch, make_optimizer, make_train_step  # noqa: E402
 
 
 def variants(small: bool) -> dict[str, ModelConfig]:

@@ -3,7 +3,7 @@
     python benchmarks/ranking.py                    # NCF ML-1M (see --help)
     python benchmarks/ranking.py --small            # a quick synthetic smoke run
 
-Each variant of ``hybridrec_jax.implicit.VARIANTS`` is trained on the NCF
+Each variant of ``hybridrec_jax.train.implicit.VARIANTS`` is trained on the NCF
 training pairs with BCE and k sampled negatives per positive (resampled every
 epoch), early-stopped on the full-ranking HR@10 of one leave-one-out validation
 item per user taken from the training pairs (the user's latest), then, with
@@ -38,8 +38,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import find_data, write_results  # noqa: E402
 from hybridrec_jax import SyntheticConfig, TrainConfig, load_synthetic  # noqa: E402
 from hybridrec_jax.data.interactions import add_spectral_features  # noqa: E402
-from hybridrec_jax.evaluate import device_features  # noqa: E402
-from hybridrec_jax.implicit import (  # noqa: E402
+from hybridrec_jax.evaluate.ranking import (  # noqa: E402
+    evaluate_full_ranking,
+    evaluate_sampled,
+    sample_eval_negatives,
+)
+from hybridrec_jax.evaluate.ratings import device_features  # noqa: E402
+from hybridrec_jax.evaluate.scoring import score_all, score_all_plain  # noqa: E402
+from hybridrec_jax.train.fit import make_optimizer  # noqa: E402
+from hybridrec_jax.train.implicit import (  # noqa: E402
     VARIANTS,
     ImplicitConfig,
     TrainingState,
@@ -47,13 +54,6 @@ from hybridrec_jax.implicit import (  # noqa: E402
     leave_one_out,
     neumf_from_pretrained,
 )
-from hybridrec_jax.ranking import (  # noqa: E402
-    evaluate_full_ranking,
-    evaluate_sampled,
-    sample_eval_negatives,
-)
-from hybridrec_jax.scoring import score_all, score_all_plain  # noqa: E402
-from hybridrec_jax.train import make_optimizer  # noqa: E402
 
 # NCF ML-1M, sampled protocol: (model, HR@10, NDCG@10, source).
 PUBLISHED = [

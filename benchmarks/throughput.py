@@ -191,7 +191,7 @@ def scoring_throughput(train, model_cfg, repeats):
     users = np.repeat(np.arange(train.n_users, dtype=np.int32), train.n_items)
     items = np.tile(np.arange(train.n_items, dtype=np.int32), train.n_users)
     try:  # the factorised scorer, where the library has it
-        from hybridrec_jax.scoring import score_all
+        from hybridrec_jax.evaluate.scoring import score_all
 
         def run():
             return score_all(params, model_cfg, features, jnp.arange(train.n_users))

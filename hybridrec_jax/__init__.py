@@ -6,15 +6,6 @@ optional dot-product branch; trained with MSE or binary cross-entropy by SGD or
 Adam. Parameters are plain dict pytrees and every function is pure.
 """
 
-from hybridrec_jax.backprop import hand_grad, hand_value_and_grad
-from hybridrec_jax.baselines import BiasBaseline, fit_biases, fit_global_mean
-from hybridrec_jax.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from hybridrec_jax.coldstart import (
-    cold_item_split,
-    feature_popularity,
-    with_new_entities,
-    zero_entity_rows,
-)
 from hybridrec_jax.config import ImplicitConfig, ModelConfig, TrainConfig
 from hybridrec_jax.data import (
     DataError,
@@ -25,43 +16,48 @@ from hybridrec_jax.data import (
     ml100k_fold,
     random_split,
 )
-from hybridrec_jax.evaluate import (
+from hybridrec_jax.evaluate.baselines import BiasBaseline, fit_biases, fit_global_mean
+from hybridrec_jax.evaluate.ranking import (
+    batch_metrics,
+    evaluate_full_ranking,
+    evaluate_sampled,
+    user_metrics,
+)
+from hybridrec_jax.evaluate.ratings import (
     device_features,
     evaluate_ratings,
     predict,
     rating_metrics,
 )
+from hybridrec_jax.evaluate.scoring import score_all, score_all_plain, user_item_tables
 from hybridrec_jax.experiment import format_report, load_split, run_experiment
-from hybridrec_jax.hand_optim import hand_optimizer, make_hand_train_step
-from hybridrec_jax.implicit import (
-    VARIANTS,
-    ImplicitFitResult,
-    fit_implicit,
-    leave_one_out,
-    neumf_from_pretrained,
-)
 from hybridrec_jax.losses import (
     masked_mean,
     sigmoid_binary_cross_entropy,
     squared_error,
 )
 from hybridrec_jax.model import forward, init_params
-from hybridrec_jax.negatives import sample_negatives
-from hybridrec_jax.ranking import (
-    batch_metrics,
-    evaluate_full_ranking,
-    evaluate_sampled,
-    user_metrics,
+from hybridrec_jax.paper.backprop import hand_grad, hand_value_and_grad
+from hybridrec_jax.paper.hand_optim import hand_optimizer, make_hand_train_step
+from hybridrec_jax.serve.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
 )
-from hybridrec_jax.recommend import (
+from hybridrec_jax.serve.coldstart import (
+    cold_item_split,
+    feature_popularity,
+    with_new_entities,
+    zero_entity_rows,
+)
+from hybridrec_jax.serve.recommend import (
     recommend_all,
     recommend_new_user,
     recommend_user,
     similar_items,
 )
-from hybridrec_jax.saved_model import load_recommender, save_model
-from hybridrec_jax.scoring import score_all, score_all_plain, user_item_tables
-from hybridrec_jax.train import (
+from hybridrec_jax.serve.saved_model import load_recommender, save_model
+from hybridrec_jax.train.fit import (
     Batch,
     FitResult,
     TrainingDiverged,
@@ -74,6 +70,14 @@ from hybridrec_jax.train import (
     make_train_step,
     objective,
 )
+from hybridrec_jax.train.implicit import (
+    VARIANTS,
+    ImplicitFitResult,
+    fit_implicit,
+    leave_one_out,
+    neumf_from_pretrained,
+)
+from hybridrec_jax.train.negatives import sample_negatives
 
 __version__ = "0.1.0"
 

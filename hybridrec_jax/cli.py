@@ -16,7 +16,6 @@ import sys
 import typing
 from pathlib import Path
 
-from hybridrec_jax.checkpoint import CheckpointError
 from hybridrec_jax.config import ModelConfig, TrainConfig
 from hybridrec_jax.data import RELEASES, CSVOptions, download
 from hybridrec_jax.data.download import default_cache
@@ -28,7 +27,8 @@ from hybridrec_jax.experiment import (
     load_split,
     run_experiment,
 )
-from hybridrec_jax.train import TrainingDiverged
+from hybridrec_jax.serve.checkpoint import CheckpointError
+from hybridrec_jax.train.fit import TrainingDiverged
 
 
 def _parse_ints(text: str) -> tuple[int, ...]:
@@ -193,7 +193,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.output_json.parent.mkdir(parents=True, exist_ok=True)
         args.output_json.write_text(json.dumps(report, indent=2))
     if args.save_model:
-        from hybridrec_jax.saved_model import save_experiment_model
+        from hybridrec_jax.serve.saved_model import save_experiment_model
 
         save_experiment_model(
             args.save_model, result, model_cfg, train_cfg, args.dataset,
@@ -227,8 +227,8 @@ def _add_recommend_parser(commands) -> None:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from hybridrec_jax import recommend
-    from hybridrec_jax.saved_model import load_recommender
+    from hybridrec_jax.serve import recommend
+    from hybridrec_jax.serve.saved_model import load_recommender
 
     model = load_recommender(args.model)
     if args.all_users:

@@ -13,7 +13,6 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from hybridrec_jax.baselines import fit_biases, fit_global_mean
 from hybridrec_jax.config import ModelConfig, TrainConfig
 from hybridrec_jax.data import DATASETS as DATA_DATASETS
 from hybridrec_jax.data import (
@@ -30,8 +29,9 @@ from hybridrec_jax.data import (
 )
 from hybridrec_jax.data import SPLITS as DATA_SPLITS
 from hybridrec_jax.data.interactions import add_spectral_features
-from hybridrec_jax.evaluate import evaluate_ratings, rating_metrics
-from hybridrec_jax.train import FitResult, fit
+from hybridrec_jax.evaluate.baselines import fit_biases, fit_global_mean
+from hybridrec_jax.evaluate.ratings import evaluate_ratings, rating_metrics
+from hybridrec_jax.train.fit import FitResult, fit
 
 DATASETS = DATA_DATASETS
 SPLITS = DATA_SPLITS

@@ -16,7 +16,7 @@ from hybridrec_jax import (
     init_params,
     load_synthetic,
 )
-from hybridrec_jax.checkpoint import (
+from hybridrec_jax.serve.checkpoint import (
     ARRAYS_FILE,
     FORMAT_VERSION,
     MANIFEST_FILE,
@@ -24,8 +24,8 @@ from hybridrec_jax.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from hybridrec_jax.implicit import TrainingState, fit_implicit
-from hybridrec_jax.train import make_optimizer
+from hybridrec_jax.train.fit import make_optimizer
+from hybridrec_jax.train.implicit import TrainingState, fit_implicit
 
 CFG = ModelConfig(
     embedding_dim=3, hidden_dims=(4,), dot_dim=2, interaction_dim=0, dropout=0.0

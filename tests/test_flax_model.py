@@ -9,7 +9,7 @@ import pytest
 from flax import nnx
 
 from hybridrec_jax import ModelConfig, device_features, forward, init_params
-from hybridrec_jax.flax_model import HybridModel, flax_to_params, params_to_flax
+from hybridrec_jax.paper.flax_model import HybridModel, flax_to_params, params_to_flax
 
 CONFIGS = {
     "tiny": ModelConfig.tiny(),

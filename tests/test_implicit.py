@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from hybridrec_jax import SyntheticConfig, TrainConfig, init_params, load_synthetic
-from hybridrec_jax.implicit import (
+from hybridrec_jax.model import forward
+from hybridrec_jax.train.implicit import (
     VARIANTS,
     ImplicitConfig,
     TrainingState,
@@ -19,8 +20,7 @@ from hybridrec_jax.implicit import (
     make_epoch_data,
     neumf_from_pretrained,
 )
-from hybridrec_jax.model import forward
-from hybridrec_jax.negatives import make_cdf, positive_keys
+from hybridrec_jax.train.negatives import make_cdf, positive_keys
 
 TRAIN = TrainConfig(
     batch_size=256,

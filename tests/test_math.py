@@ -21,15 +21,14 @@ from jax.test_util import check_grads
 from hybridrec_jax import (
     ModelConfig,
     TrainConfig,
-    backprop,
     device_features,
-    hand_optim,
     init_params,
 )
-from hybridrec_jax import math as hm
-from hybridrec_jax.evaluate import evaluate_ratings
+from hybridrec_jax.evaluate.ratings import evaluate_ratings
 from hybridrec_jax.losses import sigmoid_binary_cross_entropy
-from hybridrec_jax.train import (
+from hybridrec_jax.paper import backprop, hand_optim
+from hybridrec_jax.paper import math as hm
+from hybridrec_jax.train.fit import (
     Batch,
     epoch_order,
     make_optimizer,

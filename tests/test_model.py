@@ -184,7 +184,7 @@ def test_shared_rows_give_the_same_objective_and_gradient(setup, tiny_data):
     forward pass and the L2 penalty gives the same value and gradient."""
     from hybridrec_jax import TrainConfig
     from hybridrec_jax.model import embedding_rows_penalty
-    from hybridrec_jax.train import Batch, objective
+    from hybridrec_jax.train.fit import Batch, objective
 
     cfg, params, users, items, features = setup
     train_cfg = TrainConfig(l2_embedding=0.1, l2_dense=0.01)

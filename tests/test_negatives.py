@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hybridrec_jax.negatives import (
+from hybridrec_jax.train.negatives import (
     is_positive,
     make_cdf,
     positive_keys,

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from hybridrec_jax import ModelConfig, init_params
-from hybridrec_jax.model import forward
-from hybridrec_jax.ranking import (
+from hybridrec_jax.evaluate.ranking import (
     batch_metrics,
     evaluate_full_ranking,
     evaluate_sampled,
@@ -17,7 +16,8 @@ from hybridrec_jax.ranking import (
     sample_eval_negatives,
     user_metrics,
 )
-from hybridrec_jax.scoring import score_all, score_all_plain
+from hybridrec_jax.evaluate.scoring import score_all, score_all_plain
+from hybridrec_jax.model import forward
 
 KS = (1, 3, 5)
 

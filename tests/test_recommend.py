@@ -12,10 +12,10 @@ import pytest
 
 from hybridrec_jax import ModelConfig, SyntheticConfig, init_params, load_synthetic
 from hybridrec_jax.cli import main
-from hybridrec_jax.coldstart import with_new_entities, zero_entity_rows
-from hybridrec_jax.evaluate import device_features
+from hybridrec_jax.evaluate.ratings import device_features
 from hybridrec_jax.model import forward
-from hybridrec_jax.recommend import (
+from hybridrec_jax.serve.coldstart import with_new_entities, zero_entity_rows
+from hybridrec_jax.serve.recommend import (
     parse_feature_values,
     recommend_all,
     recommend_new_user,
@@ -23,7 +23,7 @@ from hybridrec_jax.recommend import (
     similar_items,
     user_feature_row,
 )
-from hybridrec_jax.saved_model import load_recommender, save_model
+from hybridrec_jax.serve.saved_model import load_recommender, save_model
 
 CFG = ModelConfig(
     embedding_dim=3, hidden_dims=(4,), dot_dim=2, interaction_dim=0, dropout=0.0

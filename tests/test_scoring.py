@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from hybridrec_jax import ModelConfig, device_features, init_params
-from hybridrec_jax.model import input_layer
-from hybridrec_jax.scoring import (
+from hybridrec_jax.evaluate.scoring import (
     _score_chunk,
     score_all,
     score_all_plain,
     user_item_tables,
 )
+from hybridrec_jax.model import input_layer
 
 CONFIGS = {
     "tiny": ModelConfig.tiny(),

@@ -28,7 +28,7 @@ from hybridrec_jax import (
     objective,
     save_checkpoint,
 )
-from hybridrec_jax.train import epoch_batches, epoch_order
+from hybridrec_jax.train.fit import epoch_batches, epoch_order
 
 
 def _init(data, cfg, seed=0):

@@ -41,21 +41,21 @@ from tqdm.auto import tqdm
 
 from hybridrec_jax.config import ImplicitConfig, ModelConfig, TrainConfig
 from hybridrec_jax.data.dataset import Dataset
-from hybridrec_jax.evaluate import device_features
+from hybridrec_jax.evaluate.ranking import evaluate_full_ranking
+from hybridrec_jax.evaluate.ratings import device_features
 from hybridrec_jax.model import Params, init_params
-from hybridrec_jax.negatives import (
-    make_cdf,
-    positive_keys,
-    sample_negatives,
-    sampling_weights,
-)
-from hybridrec_jax.ranking import evaluate_full_ranking
-from hybridrec_jax.train import (
+from hybridrec_jax.train.fit import (
     TrainingState,
     check_finite,
     epoch_order,
     make_optimizer,
     make_train_epoch,
+)
+from hybridrec_jax.train.negatives import (
+    make_cdf,
+    positive_keys,
+    sample_negatives,
+    sampling_weights,
 )
 
 _PLAIN = dict(interaction_dim=0, dropout=0.0)

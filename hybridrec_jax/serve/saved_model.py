@@ -28,12 +28,12 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from hybridrec_jax.checkpoint import load_checkpoint, save_checkpoint
 from hybridrec_jax.config import ModelConfig, TrainConfig
 from hybridrec_jax.data.dataset import Dataset
 from hybridrec_jax.data.encoders import FeatureEncoder
+from hybridrec_jax.evaluate.ranking import _grouped
 from hybridrec_jax.model import Features, Params
-from hybridrec_jax.ranking import _grouped
+from hybridrec_jax.serve.checkpoint import load_checkpoint, save_checkpoint
 
 
 @dataclass

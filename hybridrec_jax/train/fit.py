@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from hybridrec_jax.config import ModelConfig, TrainConfig
 from hybridrec_jax.data.dataset import Dataset
 from hybridrec_jax.data.splits import random_split
-from hybridrec_jax.evaluate import device_features, evaluate_ratings
+from hybridrec_jax.evaluate.ratings import device_features, evaluate_ratings
 from hybridrec_jax.losses import (
     masked_mean,
     sigmoid_binary_cross_entropy,

@@ -20,8 +20,8 @@ import jax
 import jax.numpy as jnp
 
 from hybridrec_jax.config import ModelConfig, TrainConfig
-from hybridrec_jax.math import ACTIVATIONS, LOSSES, dense_layer
 from hybridrec_jax.model import Features, Params
+from hybridrec_jax.paper.math import ACTIVATIONS, LOSSES, dense_layer
 
 
 def _scatter_rows(table: jax.Array, index: jax.Array, rows: jax.Array) -> jax.Array:
@@ -56,7 +56,7 @@ def hand_value_and_grad(
         (J, grads) with grads shaped like ``params`` (same dict structure).
 
     >>> from hybridrec_jax.model import init_params
-    >>> from hybridrec_jax.train import Batch
+    >>> from hybridrec_jax.train.fit import Batch
     >>> cfg, tcfg = ModelConfig.tiny(), TrainConfig.tiny()
     >>> p = init_params(jax.random.key(0), cfg, 3, 4, 2, 1)
     >>> feats = {"user": jnp.ones((3, 2)), "item": jnp.ones((4, 1))}

@@ -39,9 +39,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from hybridrec_jax.config import ModelConfig
-from hybridrec_jax.evaluate import predict
+from hybridrec_jax.evaluate.ratings import predict
+from hybridrec_jax.evaluate.scoring import score_all
 from hybridrec_jax.model import Features, Params
-from hybridrec_jax.scoring import score_all
 
 
 def user_metrics(

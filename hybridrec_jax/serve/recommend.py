@@ -1,7 +1,7 @@
 """Top-K recommendations for known users, new users and similar items.
 
-Recommending works on a :class:`~hybridrec_jax.saved_model.Recommender`, a model
-loaded from a folder written by :func:`~hybridrec_jax.saved_model.save_model`
+Recommending works on a :class:`~hybridrec_jax.serve.saved_model.Recommender`, a model
+loaded from a folder written by :func:`~hybridrec_jax.serve.saved_model.save_model`
 (see :mod:`saved_model` for what it holds: parameters, content tables, id maps,
 feature names and encoders, titles and the training pairs, so that items a user
 has already seen are never recommended).
@@ -24,16 +24,16 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from hybridrec_jax.coldstart import with_new_entities
 from hybridrec_jax.data.encoders import encode
+from hybridrec_jax.evaluate.scoring import score_all
 from hybridrec_jax.model import Features, Params
-from hybridrec_jax.saved_model import (
+from hybridrec_jax.serve.coldstart import with_new_entities
+from hybridrec_jax.serve.saved_model import (
     Recommender,
     load_recommender,
     save_experiment_model,
     save_model,
 )
-from hybridrec_jax.scoring import score_all
 
 __all__ = [  # the saved-model names are re-exported for existing imports
     "Recommender",

@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from hybridrec_jax.backprop import hand_value_and_grad
 from hybridrec_jax.config import TrainConfig
+from hybridrec_jax.paper.backprop import hand_value_and_grad
 
 
 def sgd(learning_rate: float, momentum: float | None = None):
