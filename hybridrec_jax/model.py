@@ -1,4 +1,4 @@
-"""The hybrid model as pure functions over a dict pytree (DESIGN.md section 1).
+"""The hybrid model as pure functions over a dict pytree (README, "The model").
 
 For a batch of B interactions (u, i) the network computes
 
@@ -15,9 +15,20 @@ user or item known only by its features still gets a factor (LightFM's idea).
 For ratings y_hat is the prediction; for implicit feedback it is the logit z and
 the probability is sigmoid(z).
 
+The first layer is linear in a^0, so splitting W^0 by rows into the blocks
+W_P, W_Q, W_U, W_I (:func:`first_layer_blocks`) factorises it:
+
+    z^1_ui = a^0 W^0 + b^0 = (P_u W_P + x_u W_U) + (Q_i W_Q + x_i W_I + b^0)
+           = h_u + h_i                    (:func:`user_side`, :func:`item_side`)
+
+Without hidden layers the head itself is that first layer (D_1 = 1). Every
+consumer (training, the scorers, the recommender, cold start, the hand-written
+backward pass) builds the network from the pieces defined here: the blocks, the
+two sides, the dot factors (:func:`dot_factor`) and the layers after the first
+(:func:`mlp_tail`).
+
 Parameters are split into ``embeddings`` (tables indexed by user or item id, of
-which a batch touches a few rows) and ``dense`` (everything else), so that a
-row-sparse optimiser can later replace the dense update of the tables.
+which a batch touches a few rows) and ``dense`` (everything else).
 """
 
 from __future__ import annotations
@@ -33,6 +44,10 @@ from hybridrec_jax.dropout import dropout
 Params = dict[str, Any]
 Features = dict[str, jax.Array]  # {"user": (U, F_u), "item": (I, F_i)}
 Rows = dict[str, jax.Array]  # embedding_rows: {"user": (B, d), ...}
+
+SIDES = ("user", "item")
+#: The id tables of each side: the MLP embedding, the dot factor, the bias.
+SIDE_TABLES = {side: (side, f"{side}_dot", f"{side}_bias") for side in SIDES}
 
 ACTIVATION_FUNCTIONS = {
     "relu": jax.nn.relu,
@@ -58,6 +73,21 @@ def init_params(
     global_mean: float = 0.0,
 ) -> Params:
     """Random parameters: N(0, init_scale^2) embeddings, Glorot-uniform layers.
+
+    Args:
+        key: a ``jax.random.key``.
+        cfg: the model configuration.
+        n_users, n_items: U and I, the rows of the id tables.
+        n_user_features, n_item_features: F_u and F_i, the content widths.
+        global_mean: mu, the starting value of the head's bias b.
+
+    Returns:
+        {"embeddings": {"user": P (U, d), "item": Q (I, d), "user_dot": P' (U, k),
+        "item_dot": Q' (I, k), "user_bias": b_u (U,), "item_bias": b_i (I,)},
+        "dense": {"layers": [{"W": (D_l, D_{l+1}), "b": (D_{l+1},)}, ...],
+        "head": {"w": (D_L,), "b": ()}, "user_feature_dot": V_U (F_u, k),
+        "item_feature_dot": V_I (F_i, k)}}, all float32. Without content
+        features F_u = F_i = 0 in the V maps.
 
     >>> p = init_params(jax.random.key(0), ModelConfig.tiny(), 5, 7, 3, 2)
     >>> p["embeddings"]["user"].shape, p["dense"]["layers"][0]["W"].shape
@@ -99,8 +129,41 @@ def init_params(
 
 
 def dense_layer(a: jax.Array, W: jax.Array, b: jax.Array) -> jax.Array:
-    """z = a W + b for a batch of rows a (B, in), W (in, out), b (out,)."""
-    return a @ W + b
+    """z = a W + b for rows a (..., in), W (in, out), b (out,): shape (..., out)."""
+    return a @ W + jnp.expand_dims(b, tuple(range(a.ndim - 1)))
+
+
+def first_layer_weights(params: Params) -> tuple[jax.Array, jax.Array]:
+    """W^0 (D_0, D_1) and b^0 (D_1,); without hidden layers the head (D_1 = 1)."""
+    dense = params["dense"]
+    if dense["layers"]:
+        return dense["layers"][0]["W"], dense["layers"][0]["b"]
+    return dense["head"]["w"][:, None], dense["head"]["b"][None]
+
+
+def first_layer_blocks(params: Params, cfg: ModelConfig) -> dict[str, jax.Array]:
+    """W^0 split by the rows that multiply each part of a^0 = [P_u ; Q_i ; x_u ; x_i].
+
+    Returns:
+        {"user": W_P (d, D_1), "item": W_Q (d, D_1), "user_content": W_U
+        (F_u, D_1), "item_content": W_I (F_i, D_1), "bias": b^0 (D_1,)}; the
+        content blocks have 0 rows without content features. F_u is read off
+        V_U, whose rows are the user's content columns.
+
+    >>> p = init_params(jax.random.key(0), ModelConfig.tiny(), 5, 7, 3, 2)
+    >>> {k: v.shape for k, v in first_layer_blocks(p, ModelConfig.tiny()).items()}
+    {'user': (4, 8), 'item': (4, 8), 'user_content': (3, 8), 'item_content': (2, 8), 'bias': (8,)}
+    """  # noqa: E501
+    W, b = first_layer_weights(params)
+    d = cfg.embedding_dim
+    f_u = params["dense"]["user_feature_dot"].shape[0] if cfg.use_features else 0
+    return {
+        "user": W[:d],
+        "item": W[d : 2 * d],
+        "user_content": W[2 * d : 2 * d + f_u],
+        "item_content": W[2 * d + f_u :],
+        "bias": b,
+    }
 
 
 def embedding_rows(params: Params, users: jax.Array, items: jax.Array) -> Rows:
@@ -108,31 +171,68 @@ def embedding_rows(params: Params, users: jax.Array, items: jax.Array) -> Rows:
 
     Gathered once per batch and shared by the forward pass and the L2 penalty,
     so that autodiff scatters each table's gradient once, not once per use.
+    Returns {"user": (B, d), "item": (B, d), "user_dot": (B, k), "item_dot":
+    (B, k), "user_bias": (B,), "item_bias": (B,)}.
     """
-    emb = params["embeddings"]
-    return {
-        name: emb[name][users if name.startswith("user") else items]
-        for name in ("user", "item", "user_dot", "item_dot", "user_bias", "item_bias")
-    }
+    emb, ids = params["embeddings"], {"user": users, "item": items}
+    return {name: emb[name][ids[side]] for side in SIDES for name in SIDE_TABLES[side]}
 
 
-def input_layer(
+def content(cfg: ModelConfig, features: Features, side: str, ids: jax.Array):
+    """x_u (n, F_u) or x_i (n, F_i) of the given ids; (n, 0) without features."""
+    if cfg.use_features:
+        return features[side][ids]
+    return jnp.zeros((ids.shape[0], 0), jnp.float32)
+
+
+def dot_factor(
     params: Params,
     cfg: ModelConfig,
-    users: jax.Array,
-    items: jax.Array,
     features: Features,
-    rows: Rows | None = None,
+    side: str,
+    ids: jax.Array,
+    dot_rows: jax.Array | None = None,
 ) -> jax.Array:
-    """a^0 = [P_u ; Q_i ; x_u ; x_i], shape (B, D_0)."""
-    rows = rows if rows is not None else embedding_rows(params, users, items)
-    parts = [rows["user"], rows["item"]]  # (B, d) each
+    """p_u = P'_u + x_u V_U (side "user") or q_i = Q'_i + x_i V_I ("item"), (n, k).
+
+    ``dot_rows`` are P'_u (or Q'_i) if already gathered; zero rows give a new
+    entity its factor from content alone.
+    """
+    rows = params["embeddings"][f"{side}_dot"][ids] if dot_rows is None else dot_rows
     if cfg.use_features:
-        parts += [
-            features["user"][users],
-            features["item"][items],
-        ]  # (B, F_u), (B, F_i)
-    return jnp.concatenate(parts, axis=-1)
+        rows = rows + features[side][ids] @ params["dense"][f"{side}_feature_dot"]
+    return rows
+
+
+def side_preactivation(
+    params: Params, cfg: ModelConfig, features: Features, side: str, ids: jax.Array
+) -> jax.Array:
+    """h_u = P_u W_P + x_u W_U ("user") or h_i = Q_i W_Q + x_i W_I + b^0 ("item").
+
+    Shape (n, D_1): the share of z^1 = h_u + h_i that depends on one side only.
+    """
+    blocks = first_layer_blocks(params, cfg)
+    h = params["embeddings"][side][ids] @ blocks[side]  # P_u W_P or Q_i W_Q
+    h = h + content(cfg, features, side, ids) @ blocks[f"{side}_content"]
+    if side == "item":
+        h = h + blocks["bias"][None, :]  # + b^0
+    return h
+
+
+def user_side(params, cfg, features, users) -> tuple[jax.Array, jax.Array]:
+    """(h_u (n, D_1), p_u (n, k)) of :func:`side_preactivation`, :func:`dot_factor`."""
+    return (
+        side_preactivation(params, cfg, features, "user", users),
+        dot_factor(params, cfg, features, "user", users),
+    )
+
+
+def item_side(params, cfg, features, items) -> tuple[jax.Array, jax.Array]:
+    """(h_i (n, D_1), q_i (n, k)) of :func:`side_preactivation`, :func:`dot_factor`."""
+    return (
+        side_preactivation(params, cfg, features, "item", items),
+        dot_factor(params, cfg, features, "item", items),
+    )
 
 
 @jax.custom_vjp
@@ -154,12 +254,12 @@ def first_layer(
     ``jax.custom_vjp``, it supports reverse-mode autodiff (``jax.grad``,
     ``jax.vjp``) but not forward mode (``jax.jvp``, ``jax.jacfwd``).
     """
-    return jnp.concatenate([embedded, content], axis=-1) @ W + b
+    return dense_layer(jnp.concatenate([embedded, content], axis=-1), W, b)
 
 
 def _first_layer_forward(embedded, content, W, b):
     a0 = jnp.concatenate([embedded, content], axis=-1)  # (B, D_0)
-    return a0 @ W + b, (a0, content, W)
+    return dense_layer(a0, W, b), (a0, content, W)
 
 
 def _first_layer_backward(residuals, delta):
@@ -176,43 +276,31 @@ def _first_layer_backward(residuals, delta):
 first_layer.defvjp(_first_layer_forward, _first_layer_backward)
 
 
-def first_preactivation(
+def mlp_tail(
     params: Params,
     cfg: ModelConfig,
-    users: jax.Array,
-    items: jax.Array,
-    features: Features,
-    rows: Rows | None = None,
+    z1: jax.Array,
+    dropout_key: jax.Array | None = None,
 ) -> jax.Array:
-    """z^1 = a^0 W^0 + b^0, shape (B, D_1), by :func:`first_layer`."""
-    layer = params["dense"]["layers"][0]
-    rows = rows if rows is not None else embedding_rows(params, users, items)
-    embedded = jnp.concatenate([rows["user"], rows["item"]], axis=-1)  # (B, 2d)
-    if cfg.use_features:
-        content = jnp.concatenate(
-            [features["user"][users], features["item"][items]], axis=-1
-        )  # (B, F_u + F_i)
-    else:
-        content = jnp.zeros((embedded.shape[0], 0), embedded.dtype)
-    return first_layer(embedded, content, layer["W"], layer["b"])
+    """The network after z^1: a^1 = sigma(z^1), a^{l+1} = sigma(a^l W^l + b^l),
+    then the head a^L w + b. Shape (..., D_1) -> (...,), any leading axes.
 
-
-def dot_factors(
-    params: Params,
-    cfg: ModelConfig,
-    users: jax.Array,
-    items: jax.Array,
-    features: Features,
-    rows: Rows | None = None,
-) -> tuple[jax.Array, jax.Array]:
-    """The dot-branch factors P'_u + x_u V_U and Q'_i + x_i V_I, each (B, k)."""
+    Without hidden layers z^1 is already the head's output (D_1 = 1). With a
+    ``dropout_key``, inverted dropout at rate ``cfg.dropout`` follows every
+    hidden activation (the key of layer l is ``fold_in(dropout_key, l)``).
+    """
     dense = params["dense"]
-    rows = rows if rows is not None else embedding_rows(params, users, items)
-    user_factor, item_factor = rows["user_dot"], rows["item_dot"]
-    if cfg.use_features:
-        user_factor = user_factor + features["user"][users] @ dense["user_feature_dot"]
-        item_factor = item_factor + features["item"][items] @ dense["item_feature_dot"]
-    return user_factor, item_factor
+    if not dense["layers"]:
+        return z1[..., 0]
+    sigma = ACTIVATION_FUNCTIONS[cfg.activation]
+    a = z1
+    for layer_index, layer in enumerate(dense["layers"]):
+        if layer_index > 0:
+            a = dense_layer(a, layer["W"], layer["b"])  # z^{l+1}: (..., D_{l+1})
+        a = sigma(a)  # a^{l+1}
+        if dropout_key is not None and cfg.dropout > 0:
+            a = dropout(a, cfg.dropout, jax.random.fold_in(dropout_key, layer_index))
+    return a @ dense["head"]["w"] + dense["head"]["b"]  # (...,)
 
 
 def forward(
@@ -224,66 +312,93 @@ def forward(
     dropout_key: jax.Array | None = None,
     rows: Rows | None = None,
 ) -> jax.Array:
-    """y_hat (or the logit z) for a batch of (user, item) index pairs, shape (B,).
+    """y_hat (or the logit z) for a batch of (user, item) index pairs.
 
     Args:
         params: the pytree of :func:`init_params`.
         cfg: the model configuration.
         users: (B,) int user indices u.
         items: (B,) int item indices i.
-        features: {"user": (U, F_u), "item": (I, F_i)} content tables.
+        features: {"user": (U, F_u), "item": (I, F_i)} float32 content tables.
         dropout_key: a key switches dropout on (training); None is inference.
         rows: :func:`embedding_rows` of (users, items), if already gathered.
+
+    Returns:
+        (B,) float32: y_hat = mlp_tail(z^1) + b_u + b_i + <p_u, q_i> (module
+        docstring), z^1 by the one fused product of :func:`first_layer`.
     """
-    sigma = ACTIVATION_FUNCTIONS[cfg.activation]
-    dense = params["dense"]
     rows = rows if rows is not None else embedding_rows(params, users, items)
-    if dense["layers"]:
-        a = first_preactivation(params, cfg, users, items, features, rows)  # z^1
-    else:
-        a = input_layer(params, cfg, users, items, features, rows)  # a^0 (B, D_0)
-    for layer_index, layer in enumerate(dense["layers"]):
-        if layer_index > 0:
-            a = dense_layer(a, layer["W"], layer["b"])  # z^{l+1} (B, D_{l+1})
-        a = sigma(a)  # a^{l+1}
-        if dropout_key is not None and cfg.dropout > 0:
-            a = dropout(a, cfg.dropout, jax.random.fold_in(dropout_key, layer_index))
-    output = a @ dense["head"]["w"] + dense["head"]["b"]  # (B,)
+    embedded = jnp.concatenate([rows["user"], rows["item"]], axis=-1)  # (B, 2d)
+    x = jnp.concatenate(
+        [content(cfg, features, "user", users), content(cfg, features, "item", items)],
+        axis=-1,
+    )  # (B, F_u + F_i)
+    W, b = first_layer_weights(params)
+    output = mlp_tail(params, cfg, first_layer(embedded, x, W, b), dropout_key)
     if cfg.use_biases:
         output = output + rows["user_bias"] + rows["item_bias"]
     if cfg.dot_dim > 0:
-        user_factor, item_factor = dot_factors(
-            params, cfg, users, items, features, rows
-        )
-        output = output + jnp.sum(user_factor * item_factor, axis=-1)
+        p = dot_factor(params, cfg, features, "user", users, rows["user_dot"])
+        q = dot_factor(params, cfg, features, "item", items, rows["item_dot"])
+        output = output + jnp.sum(p * q, axis=-1)  # <p_u, q_i>: (B,)
     return output
 
 
-def embedding_rows_penalty(
-    params: Params, users: jax.Array, items: jax.Array, rows: Rows | None = None
+def score_block(
+    params: Params,
+    cfg: ModelConfig,
+    features: Features,
+    users: jax.Array,
+    items: jax.Array,
+    item_side_rows: tuple[jax.Array, jax.Array] | None = None,
 ) -> jax.Array:
+    """y_hat for every (user, item) of a block, (n_users, n_items), factorised.
+
+    z^1_ui = h_u + h_i (the module docstring), so the first layer costs one
+    product per user and per item instead of one per pair. Equal to
+    :func:`forward` on every pair (without dropout) to float tolerance.
+    ``item_side_rows`` is :func:`item_side` of ``items`` if already computed.
+    """
+    emb = params["embeddings"]
+    h_u, p = user_side(params, cfg, features, users)  # (c, D_1), (c, k)
+    h_i, q = item_side_rows or item_side(params, cfg, features, items)  # (n, D_1)
+    scores = mlp_tail(params, cfg, h_u[:, None, :] + h_i[None, :, :])  # (c, n)
+    if cfg.use_biases:
+        b_u, b_i = emb["user_bias"][users], emb["item_bias"][items]
+        scores = scores + b_u[:, None] + b_i[None, :]
+    if cfg.dot_dim > 0:
+        scores = scores + p @ q.T  # <p_u, q_i>: (c, n)
+    return scores
+
+
+def embedding_rows_penalty(rows: Rows) -> jax.Array:
     """||P_u||^2 + ||Q_i||^2 + ||P'_u||^2 + ||Q'_i||^2 + b_u^2 + b_i^2 per example.
 
-    Only the rows a batch touches are penalised, once per occurrence, as in the
-    classic SGD objective sum_(u,i) [(y - y_hat)^2 + lambda (||p_u||^2 + ...)].
+    Only the rows a batch touches (:func:`embedding_rows`) are penalised, once
+    per occurrence, as in the classic SGD objective
+    sum_(u,i) [(y - y_hat)^2 + lambda (||p_u||^2 + ...)]. Shape (B,).
     """
-    rows = rows if rows is not None else embedding_rows(params, users, items)
     total = rows["user_bias"] ** 2 + rows["item_bias"] ** 2
     for name in ("user", "item", "user_dot", "item_dot"):
         total = total + jnp.sum(rows[name] ** 2, axis=-1)
     return total
 
 
+def dense_weights(params: Params) -> list[jax.Array]:
+    """Every dense weight matrix: W^0..W^{L-1}, w, V_U, V_I (not the biases)."""
+    dense = params["dense"]
+    return [layer["W"] for layer in dense["layers"]] + [
+        dense["head"]["w"],
+        dense["user_feature_dot"],
+        dense["item_feature_dot"],
+    ]
+
+
 def dense_weights_penalty(params: Params) -> jax.Array:
     """sum_l ||W^l||^2 + ||w||^2 + ||V_U||^2 + ||V_I||^2 (biases are not penalised)."""
-    dense = params["dense"]
-    total = jnp.sum(dense["head"]["w"] ** 2)
-    total = total + jnp.sum(dense["user_feature_dot"] ** 2)
-    total = total + jnp.sum(dense["item_feature_dot"] ** 2)
-    for layer in dense["layers"]:
-        total = total + jnp.sum(layer["W"] ** 2)
-    return total
+    return sum(jnp.sum(w**2) for w in dense_weights(params))
 
 
 def count_parameters(params: Params) -> int:
+    """The number of scalars in ``params``."""
     return sum(int(x.size) for x in jax.tree_util.tree_leaves(params))

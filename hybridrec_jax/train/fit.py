@@ -74,9 +74,7 @@ def objective(
     else:
         per_example = sigmoid_binary_cross_entropy(output, batch.targets)
     if train_cfg.l2_embedding:
-        per_example = per_example + train_cfg.l2_embedding * embedding_rows_penalty(
-            params, batch.users, batch.items, rows
-        )
+        per_example = per_example + train_cfg.l2_embedding * embedding_rows_penalty(rows)
     loss = masked_mean(per_example, batch.mask)
     if train_cfg.l2_dense:
         loss = loss + train_cfg.l2_dense * dense_weights_penalty(params)
