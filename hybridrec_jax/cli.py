@@ -28,7 +28,7 @@ from hybridrec_jax.experiment import (
     run_experiment,
 )
 from hybridrec_jax.serve.checkpoint import CheckpointError
-from hybridrec_jax.train.fit import TrainingDiverged
+from hybridrec_jax.train import TrainingDiverged
 
 
 def _parse_ints(text: str) -> tuple[int, ...]:

@@ -70,12 +70,53 @@ class ModelConfig:
         return dataclasses.replace(self, **changes)
 
 
+RATING_METRICS = ("rmse", "mae")  # minimised
+RANKING_METRICS = ("hr", "ndcg", "recall", "precision", "map")  # "@K"; maximised
+RANKING_SCALARS = ("mrr", "auc")  # maximised
+
+
+def check_metric(metric: str, loss: str) -> str:
+    """The validation metric early stopping watches, checked against the loss.
+
+    "" picks the default: "rmse" for ``loss="mse"``, "hr@10" for ``loss="bce"``.
+    Ratings take "rmse" or "mae"; implicit feedback a ranking metric "hr@K",
+    "ndcg@K", "recall@K", "precision@K", "map@K" (K >= 1), "mrr" or "auc".
+
+    Raises:
+        ValueError: the metric is unknown, or belongs to the other loss.
+
+    >>> check_metric("", "bce"), check_metric("NDCG@20", "bce")
+    ('hr@10', 'ndcg@20')
+    """
+    metric = metric.strip().lower() or ("rmse" if loss == "mse" else "hr@10")
+    name, at, cutoff = metric.partition("@")
+    ranking = (name in RANKING_METRICS and at and cutoff.isdigit() and int(cutoff) > 0
+               ) or metric in RANKING_SCALARS  # fmt: skip
+    if metric in RATING_METRICS and loss == "mse" or ranking and loss == "bce":
+        return metric
+    allowed = (
+        "'rmse' or 'mae'"
+        if loss == "mse"
+        else "'hr@K', 'ndcg@K', 'recall@K', 'precision@K', 'map@K', 'mrr' or 'auc'"
+    )
+    raise ValueError(
+        f"metric {metric!r} is not a validation metric for loss={loss!r}: use {allowed}"
+    )
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """How the model is fitted.
+    """How the model is fitted: one training loop for ratings and implicit feedback.
+
+    Ratings: ``loss="mse"`` on the ratings, ``negatives=0``; early stopping on
+    the validation RMSE. Implicit feedback: ``loss="bce"`` (from logits) with
+    ``negatives`` k >= 1 sampled negatives per positive, redrawn every epoch
+    (every training interaction is a positive); early stopping on a ranking
+    metric of a held-out latest item per user. ``loss="bce"`` with
+    ``negatives=0`` trains on given 0/1 targets.
 
     Attributes:
-        loss: "mse" for ratings, "bce" (from logits) for implicit 0/1 targets.
+        loss: "mse" for ratings, "bce" (from logits) for 0/1 targets.
         optimizer: "adam" or "sgd" (optax; "sgd" takes ``momentum``).
         learning_rate: eta in theta <- theta - eta * update.
         momentum: SGD momentum (0 gives the paper's plain SGD).
@@ -84,11 +125,19 @@ class TrainConfig:
         l2_dense: lambda_w on every dense weight matrix (not on the biases).
         batch_size: interactions per step; the last batch is padded and masked.
         epochs: upper bound on passes over the training data.
-        patience: epochs without a better validation RMSE before stopping
+        patience: validations without a better metric before stopping
             (0 disables early stopping).
         validation_fraction: share of the training interactions held out for
-            early stopping.
+            early stopping (ratings; implicit feedback holds out each user's
+            latest interaction instead whenever this is > 0).
         seed: one integer from which every random key is derived.
+        negatives: k sampled negatives per positive (0: train on the targets).
+        sampler: "uniform" or "popularity" (p(j) ~ n_j^popularity_exponent).
+        popularity_exponent: alpha of the popularity sampler.
+        negative_retries: redraws of a negative that turns out to be a positive.
+        metric: the validation metric early stopping watches ("" picks
+            "rmse" for mse, "hr@10" for bce; see :func:`check_metric`).
+        eval_every: validate every this many epochs.
     """
 
     loss: str = "mse"
@@ -102,6 +151,12 @@ class TrainConfig:
     patience: int = 4
     validation_fraction: float = 0.05
     seed: int = 0
+    negatives: int = 0
+    sampler: str = "uniform"
+    popularity_exponent: float = 0.75
+    negative_retries: int = 3
+    metric: str = ""
+    eval_every: int = 1
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -119,40 +174,55 @@ class TrainConfig:
             )
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        if self.negatives < 0 or self.eval_every < 1 or self.negative_retries < 0:
+            raise ValueError(
+                "negatives and negative_retries must be >= 0, eval_every >= 1"
+            )
+        if self.negatives and self.loss != "bce":
+            raise ValueError(
+                f"negatives={self.negatives} samples items labelled 0 for implicit "
+                "feedback, which trains with loss='bce'; for ratings keep "
+                "loss='mse' and negatives=0"
+            )
+        object.__setattr__(self, "metric", check_metric(self.metric, self.loss))
+
+    @property
+    def minimise(self) -> bool:
+        """Whether a smaller validation ``metric`` is better (RMSE, MAE)."""
+        return self.metric in RATING_METRICS
 
     @classmethod
     def tiny(cls) -> TrainConfig:
         return cls(batch_size=64, epochs=3, patience=0, learning_rate=1e-2)
 
     def replace(self, **changes) -> TrainConfig:
+        """A copy with ``changes``; a changed loss re-picks a defaulted metric."""
+        if "loss" in changes and "metric" not in changes:
+            default = check_metric("", self.loss)
+            changes["metric"] = "" if self.metric == default else self.metric
         return dataclasses.replace(self, **changes)
 
 
-@dataclass(frozen=True)
-class ImplicitConfig:
-    """Negative sampling and early stopping for :func:`fit_implicit`.
-
-    Attributes:
-        n_negatives: k sampled negatives per positive, redrawn every epoch.
-        sampler: "uniform" or "popularity" (p(j) ~ n_j^popularity_exponent).
-        popularity_exponent: alpha of the popularity sampler.
-        n_retries: redraws of a negative that turns out to be a positive.
-        metric: the validation metric early stopping maximises ("hr@10", ...).
-        eval_every: validate every this many epochs.
-    """
-
-    n_negatives: int = 4
-    sampler: str = "uniform"
-    popularity_exponent: float = 0.75
-    n_retries: int = 3
-    metric: str = "hr@10"
-    eval_every: int = 1
-
-    def __post_init__(self) -> None:
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
-        if self.n_negatives < 1 or self.eval_every < 1 or self.n_retries < 0:
-            raise ValueError("n_negatives and eval_every must be >= 1, n_retries >= 0")
-
-    def replace(self, **changes) -> ImplicitConfig:
-        return dataclasses.replace(self, **changes)
+_PLAIN = dict(interaction_dim=0, dropout=0.0)
+#: Model variants for implicit feedback: configurations of the one network.
+#: ``mf`` is biased matrix factorisation z = b + b_u + b_i + <P'_u, Q'_i>;
+#: ``gmf`` the same without biases (NCF's GMF with its h fixed to ones, which a
+#: learned scale of the factors absorbs); ``mlp`` NCF's MLP on [P_u ; Q_i];
+#: ``neumf`` the MLP plus the dot branch; ``hybrid_mlp`` the MLP with the content
+#: features; ``hybrid_mlp_dot`` the hybrid MLP plus the dot branch (with V_U, V_I).
+VARIANTS: dict[str, ModelConfig] = {
+    "mf": ModelConfig(embedding_dim=0, hidden_dims=(), dot_dim=64,
+                      use_features=False, use_biases=True, **_PLAIN),
+    "gmf": ModelConfig(embedding_dim=0, hidden_dims=(), dot_dim=64,
+                       use_features=False, use_biases=False, **_PLAIN),
+    "mlp": ModelConfig(embedding_dim=32, hidden_dims=(64, 32, 16), dot_dim=0,
+                       use_features=False, **_PLAIN),
+    "neumf": ModelConfig(embedding_dim=32, hidden_dims=(64, 32, 16), dot_dim=64,
+                         use_features=False, **_PLAIN),
+    "hybrid_mlp": ModelConfig(embedding_dim=32, hidden_dims=(64, 32, 16),
+                              dot_dim=0, use_features=True, **_PLAIN),
+    "hybrid_mlp_dot": ModelConfig(embedding_dim=32, hidden_dims=(64, 32, 16),
+                                  dot_dim=32, use_features=True, **_PLAIN),
+}  # fmt: skip

@@ -29,9 +29,13 @@ from hybridrec_jax.data import (
 )
 from hybridrec_jax.data import SPLITS as DATA_SPLITS
 from hybridrec_jax.data.interactions import add_spectral_features
-from hybridrec_jax.evaluate.baselines import fit_biases, fit_global_mean
-from hybridrec_jax.evaluate.ratings import evaluate_ratings, rating_metrics
-from hybridrec_jax.train.fit import FitResult, fit
+from hybridrec_jax.evaluate import (
+    evaluate_ratings,
+    fit_biases,
+    fit_global_mean,
+    rating_metrics,
+)
+from hybridrec_jax.train import FitResult, fit
 
 DATASETS = DATA_DATASETS
 SPLITS = DATA_SPLITS
@@ -133,6 +137,13 @@ def run_experiment(
     mean; user + item biases), train seconds, examples per second, the device
     and the data preparation report. ``split_options`` go to :func:`load_split`.
     """
+    if train_cfg.negatives:
+        raise ValueError(
+            "the main job trains on ratings and reports RMSE: negatives="
+            f"{train_cfg.negatives} asks for implicit feedback, which is trained by "
+            "hybridrec_jax.fit with TrainConfig(loss='bce', negatives=k) and scored "
+            "by evaluate_full_ranking (see benchmarks/ranking.py); drop --negatives"
+        )
     start = time.perf_counter()
     train, test = load_split(
         dataset, data_dir, split, test_fraction, train_cfg.seed, synthetic,

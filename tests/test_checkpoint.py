@@ -24,15 +24,15 @@ from hybridrec_jax.serve.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from hybridrec_jax.train.fit import make_optimizer
-from hybridrec_jax.train.implicit import TrainingState, fit_implicit
+from hybridrec_jax.train import TrainingState, fit, make_optimizer
 
 CFG = ModelConfig(
     embedding_dim=3, hidden_dims=(4,), dot_dim=2, interaction_dim=0, dropout=0.0
 )
 TRAIN = TrainConfig(
-    batch_size=128, epochs=4, patience=0, learning_rate=1e-2, validation_fraction=0.0
-)
+    loss="bce", negatives=4, batch_size=128, epochs=4, patience=0,
+    learning_rate=1e-2, validation_fraction=0.0,
+)  # fmt: skip
 
 
 def assert_trees_equal(a, b):
@@ -125,8 +125,8 @@ def test_overwrite_replaces_the_checkpoint(saved):
 def test_resume_from_checkpoint_equals_uninterrupted_training(tmp_path):
     data = load_synthetic(SyntheticConfig.tiny())
     data = dataclasses.replace(data, rating=np.ones_like(data.rating))
-    straight = fit_implicit(data, CFG, TRAIN)
-    first = fit_implicit(data, CFG, TRAIN.replace(epochs=2))
+    straight = fit(data, CFG, TRAIN)
+    first = fit(data, CFG, TRAIN.replace(epochs=2))
     save_checkpoint(
         tmp_path / "ck",
         first.state.params,
@@ -137,7 +137,7 @@ def test_resume_from_checkpoint_equals_uninterrupted_training(tmp_path):
     )
     ckpt = load_checkpoint(tmp_path / "ck")
     state = TrainingState(ckpt.params, ckpt.opt_state, ckpt.epoch)
-    resumed = fit_implicit(data, CFG, ckpt.train_cfg, state=state)
+    resumed = fit(data, CFG, ckpt.train_cfg, state=state)
     jax.tree.map(
         lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
         straight.state.params,

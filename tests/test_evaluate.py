@@ -45,10 +45,16 @@ def test_chunked_prediction_equals_a_plain_loop(model, tiny_data):
 
 def test_evaluate_clips_to_the_rating_scale(model, tiny_data):
     cfg, params = model
+    # A head bias of 6 puts most raw predictions above the 1..5 scale.
+    params = {**params, "dense": {**params["dense"], "head": {
+        **params["dense"]["head"], "b": jnp.asarray(6.0)}}}  # fmt: skip
     features = device_features(tiny_data)
     raw = predict(params, cfg, features, tiny_data.user, tiny_data.item)
+    assert (raw > 5).mean() > 0.5  # the clip matters here
     expected = rating_metrics(np.clip(raw, 1, 5), tiny_data.rating)
-    assert evaluate_ratings(params, cfg, tiny_data) == pytest.approx(expected)
+    got = evaluate_ratings(params, cfg, tiny_data)
+    assert got == pytest.approx(expected)
+    assert got["rmse"] < rating_metrics(raw, tiny_data.rating)["rmse"] - 0.05
 
 
 def test_rating_metrics_arithmetic():

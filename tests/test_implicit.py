@@ -1,4 +1,5 @@
-"""Implicit training: epoch data, variants, learning, early stopping, resuming."""
+"""Implicit feedback through the one ``fit``: epoch data, variants, learning,
+early stopping, resuming."""
 
 from __future__ import annotations
 
@@ -9,20 +10,22 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hybridrec_jax import SyntheticConfig, TrainConfig, init_params, load_synthetic
-from hybridrec_jax.model import forward
-from hybridrec_jax.train.implicit import (
+from hybridrec_jax import (
     VARIANTS,
-    ImplicitConfig,
+    SyntheticConfig,
+    TrainConfig,
     TrainingState,
-    fit_implicit,
-    leave_one_out,
-    make_epoch_data,
+    fit,
+    init_params,
+    load_synthetic,
     neumf_from_pretrained,
 )
-from hybridrec_jax.train.negatives import make_cdf, positive_keys
+from hybridrec_jax.model import forward
+from hybridrec_jax.train.negatives import make_cdf, make_epoch_data, positive_keys
 
 TRAIN = TrainConfig(
+    loss="bce",
+    negatives=4,
     batch_size=256,
     epochs=4,
     patience=0,
@@ -44,15 +47,6 @@ SMALL = {
 def implicit_data():
     data = load_synthetic(SyntheticConfig.tiny())
     return dataclasses.replace(data, rating=np.ones_like(data.rating))
-
-
-def test_leave_one_out_holds_the_latest_item_per_user():
-    users = np.array([0, 0, 0, 1, 2, 2])
-    times = np.array([5, 9, 1, 3, 2, 2])
-    kept, held = leave_one_out(users, times, seed=0)
-    assert held[:1].tolist() == [1]  # user 0's latest
-    assert len(held) == 2  # user 1 has a single interaction: kept
-    assert sorted(kept.tolist() + held.tolist()) == list(range(6))
 
 
 def test_epoch_data_has_fixed_shape_and_labels():
@@ -109,11 +103,10 @@ def test_variants_are_the_documented_models():
 
 @pytest.mark.parametrize("variant", ["mf", "hybrid_mlp_dot"])
 def test_training_learns_to_rank(implicit_data, variant):
-    result = fit_implicit(
+    result = fit(
         implicit_data,
         SMALL[variant],
-        TRAIN.replace(validation_fraction=0.1),
-        ImplicitConfig(n_negatives=2),
+        TRAIN.replace(validation_fraction=0.1, negatives=2),
     )
     losses = [h["train_loss"] for h in result.history]
     assert losses[-1] < losses[0]
@@ -124,25 +117,75 @@ def test_training_learns_to_rank(implicit_data, variant):
     )
 
 
-def test_early_stopping_keeps_the_best_params(implicit_data):
-    result = fit_implicit(
+def test_early_stopping_returns_the_best_not_the_last_params(implicit_data):
+    snapshots = {}
+
+    def keep(epoch, params):  # an independent record of every epoch's params
+        snapshots[epoch] = jax.tree.map(np.array, params)
+        return {}
+
+    result = fit(
         implicit_data,
         SMALL["mf"],
-        TRAIN.replace(
-            epochs=30, patience=1, learning_rate=0.05, validation_fraction=0.1
-        ),
+        TRAIN.replace(epochs=30, patience=2, learning_rate=0.05,
+                      validation_fraction=0.1),
+        on_epoch=keep,
+    )  # fmt: skip
+    hits = [h["val_hr@10"] for h in result.history]
+    assert len(result.history) < 30  # it stopped early on this overfitting setup
+    assert result.best_epoch == 1 + int(np.argmax(hits))
+    assert result.best_epoch < result.state.epoch == len(result.history)
+    assert result.best_metric == max(hits)
+    jax.tree.map(np.testing.assert_array_equal, result.params,
+                 snapshots[result.best_epoch])  # fmt: skip
+    last = jax.tree.leaves(snapshots[result.state.epoch])
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(jax.tree.leaves(result.params), last, strict=True)
     )
-    assert len(result.history) < 30
-    assert result.best_epoch == len(result.history) - 1
-    assert result.state.epoch == len(result.history)
+
+
+def test_an_unknown_metric_or_a_wrong_combination_is_refused():
+    with pytest.raises(ValueError, match="metric 'ndcg@x'.*'ndcg@K'"):
+        TrainConfig(loss="bce", negatives=4, metric="ndcg@x")
+    with pytest.raises(ValueError, match="'rmse' or 'mae'"):
+        TrainConfig(metric="hr@10")  # a ranking metric for ratings
+    with pytest.raises(ValueError, match="loss='bce'"):
+        TrainConfig(negatives=4)  # negatives with the squared error
+    assert TrainConfig(loss="bce", negatives=1, metric="NDCG@20").metric == "ndcg@20"
+
+
+def test_early_stopping_reads_the_configured_metric(implicit_data):
+    cfg = TRAIN.replace(epochs=2, validation_fraction=0.1, metric="ndcg@20")
+    result = fit(implicit_data, SMALL["mf"], cfg)
+    assert result.metric == "ndcg@20"
+    assert result.best_metric == max(h["val_ndcg@20"] for h in result.history)
+    assert 0 < result.best_metric <= 1
+
+
+def test_bce_on_ratings_is_refused_with_what_to_use(implicit_data):
+    ratings = dataclasses.replace(
+        implicit_data, rating=np.asarray(implicit_data.rating) * 4 + 1
+    )
+    with pytest.raises(ValueError, match="0/1 targets.*loss='mse'.*negatives"):
+        fit(ratings, SMALL["mf"], TRAIN.replace(negatives=0))
+
+
+def test_bce_on_given_binary_targets_trains(implicit_data):
+    labels = (np.arange(implicit_data.n_interactions) % 2).astype(np.float32)
+    binary = dataclasses.replace(implicit_data, rating=labels)
+    cfg = TRAIN.replace(negatives=0, epochs=2, validation_fraction=0.1)
+    result = fit(binary, SMALL["mf"], cfg)
+    assert "val_hr@10" in result.history[-1]
+    assert np.isfinite(result.history[-1]["train_loss"])
 
 
 def test_resuming_equals_training_straight_through(implicit_data):
     cfg = SMALL["neumf"]
-    straight = fit_implicit(implicit_data, cfg, TRAIN)
-    first = fit_implicit(implicit_data, cfg, TRAIN.replace(epochs=2))
+    straight = fit(implicit_data, cfg, TRAIN)
+    first = fit(implicit_data, cfg, TRAIN.replace(epochs=2))
     assert first.state.epoch == 2
-    resumed = fit_implicit(implicit_data, cfg, TRAIN, state=first.state)
+    resumed = fit(implicit_data, cfg, TRAIN, state=first.state)
     assert [h["epoch"] for h in resumed.history] == [3, 4]
     jax.tree.map(
         lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from hybridrec_jax.evaluate.ratings import evaluate_ratings
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from jax.test_util import check_grads
@@ -24,7 +25,6 @@ from hybridrec_jax import (
     device_features,
     init_params,
 )
-from hybridrec_jax.evaluate.ratings import evaluate_ratings
 from hybridrec_jax.losses import sigmoid_binary_cross_entropy
 from hybridrec_jax.paper import backprop, hand_optim
 from hybridrec_jax.paper import math as hm

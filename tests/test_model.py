@@ -9,6 +9,7 @@ import pytest
 
 from hybridrec_jax import ModelConfig, device_features, forward, init_params
 from hybridrec_jax.model import input_width
+from tests.reference import plain_input_layer
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +105,7 @@ def test_config_rejects_bad_values():
 def test_first_preactivation_equals_the_concatenated_product(
     setup, tiny_data, use_features
 ):
-    from hybridrec_jax.model import first_preactivation, input_layer
+    from hybridrec_jax.model import content, first_layer, first_layer_weights
 
     cfg, params, users, items, features = setup
     cfg = cfg.replace(use_features=use_features)
@@ -112,8 +113,13 @@ def test_first_preactivation_equals_the_concatenated_product(
         n_users, n_items = tiny_data.n_users, tiny_data.n_items
         params = init_params(jax.random.key(2), cfg, n_users, n_items, 0, 0)
     layer = params["dense"]["layers"][0]
-    whole = input_layer(params, cfg, users, items, features) @ layer["W"] + layer["b"]
-    z = first_preactivation(params, cfg, users, items, features)
+    a0 = plain_input_layer(params, cfg, users, items, features)
+    whole = a0 @ layer["W"] + layer["b"]
+    emb = params["embeddings"]
+    embedded = jnp.concatenate([emb["user"][users], emb["item"][items]], axis=-1)
+    x = jnp.concatenate([content(cfg, features, "user", users),
+                         content(cfg, features, "item", items)], axis=-1)  # fmt: skip
+    z = first_layer(embedded, x, *first_layer_weights(params))
     np.testing.assert_allclose(z, whole, rtol=1e-5, atol=1e-6)
 
 
@@ -183,8 +189,8 @@ def test_shared_rows_give_the_same_objective_and_gradient(setup, tiny_data):
     """The objective gathers the id rows once; gathering them separately for the
     forward pass and the L2 penalty gives the same value and gradient."""
     from hybridrec_jax import TrainConfig
-    from hybridrec_jax.model import embedding_rows_penalty
-    from hybridrec_jax.train.fit import Batch, objective
+    from hybridrec_jax.model import embedding_rows, embedding_rows_penalty
+    from hybridrec_jax.train import Batch, objective
 
     cfg, params, users, items, features = setup
     train_cfg = TrainConfig(l2_embedding=0.1, l2_dense=0.01)
@@ -193,7 +199,7 @@ def test_shared_rows_give_the_same_objective_and_gradient(setup, tiny_data):
     def separate(p):
         output = forward(p, cfg, users, items, features)
         per_example = (output - batch.targets) ** 2 + 0.1 * embedding_rows_penalty(
-            p, users, items
+            embedding_rows(p, users, items)
         )
         dense = p["dense"]
         penalty = sum(jnp.sum(layer["W"] ** 2) for layer in dense["layers"])

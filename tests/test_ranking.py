@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hybridrec_jax import ModelConfig, init_params
-from hybridrec_jax.evaluate.ranking import (
+from hybridrec_jax.evaluate import (
     batch_metrics,
     evaluate_full_ranking,
     evaluate_sampled,

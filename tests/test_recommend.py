@@ -12,9 +12,8 @@ import pytest
 
 from hybridrec_jax import ModelConfig, SyntheticConfig, init_params, load_synthetic
 from hybridrec_jax.cli import main
-from hybridrec_jax.evaluate.ratings import device_features
-from hybridrec_jax.model import forward
-from hybridrec_jax.serve.coldstart import with_new_entities, zero_entity_rows
+from hybridrec_jax.evaluate import device_features
+from hybridrec_jax.model import forward, with_new_entities, zero_entity_rows
 from hybridrec_jax.serve.recommend import (
     parse_feature_values,
     recommend_all,

@@ -9,12 +9,12 @@ import pytest
 
 from hybridrec_jax import ModelConfig, device_features, init_params
 from hybridrec_jax.evaluate.scoring import (
-    _score_chunk,
+    _score_block,
     score_all,
     score_all_plain,
     user_item_tables,
 )
-from hybridrec_jax.model import input_layer
+from tests.reference import plain_input_layer
 
 CONFIGS = {
     "tiny": ModelConfig.tiny(),
@@ -73,7 +73,8 @@ def test_tables_sum_to_the_first_layer(tiny_data):
     h_user, h_item = user_item_tables(params, cfg, features)
     users, items = jnp.array([0, 4, 4]), jnp.array([7, 7, 2])
     layer = params["dense"]["layers"][0]
-    z1 = input_layer(params, cfg, users, items, features) @ layer["W"] + layer["b"]
+    a0 = plain_input_layer(params, cfg, users, items, features)
+    z1 = a0 @ layer["W"] + layer["b"]
     np.testing.assert_allclose(h_user[users] + h_item[items], z1, rtol=1e-5, atol=1e-5)
 
 
@@ -81,6 +82,6 @@ def test_score_all_compiles_once_per_chunk_shape(tiny_data):
     cfg = ModelConfig.tiny().replace(hidden_dims=(5,))
     params, features = make_params(cfg, tiny_data, 3), device_features(tiny_data)
     score_all(params, cfg, features, jnp.arange(8), chunk_size=4)
-    before = _score_chunk._cache_size()
+    before = _score_block._cache_size()
     score_all(params, cfg, features, jnp.arange(3, 14), chunk_size=4)  # 3 chunks
-    assert _score_chunk._cache_size() == before
+    assert _score_block._cache_size() == before

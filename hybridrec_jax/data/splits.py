@@ -43,7 +43,7 @@ def _need_time(dataset: Dataset, what: str) -> np.ndarray:
     return np.asarray(dataset.timestamp)
 
 
-def leave_one_out(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+def leave_one_out(dataset: Dataset, seed=None) -> tuple[np.ndarray, np.ndarray]:
     """Per user, the latest interaction is the test row (the NCF protocol).
 
     Ties in time go to the row that comes last in the data. A user with a single
@@ -57,7 +57,7 @@ def leave_one_out(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     >>> leave_one_out(ds)
     (array([1, 2]), array([0]))
     """
-    time = _need_time(dataset, "leave-one-out")
+    time = (np.random.default_rng(seed).random(dataset.n_interactions) if dataset.timestamp is None and seed is not None else _need_time(dataset, "leave-one-out"))
     rows = np.arange(dataset.n_interactions)
     # Sort by (user, time, row): the last row of each user's run is the latest.
     order = np.lexsort((rows, time, dataset.user))

@@ -1,22 +1,15 @@
-"""Score every item for many users with the factorised first layer (DESIGN.md 1).
+"""Scoring in bounded memory: pairs (:func:`predict`) and users x items
+(:func:`score_all`), both through one chunking helper (:func:`map_chunks`).
 
-The first layer is linear in the concatenation a^0 = [P_u ; Q_i ; x_u ; x_i], so
-splitting W^0 by rows into W_P, W_Q, W_U, W_I gives
-
-    z^1_ui = a^0 W^0 + b^0 = (P_u W_P + x_u W_U) + (Q_i W_Q + x_i W_I + b^0)
-           = h_u + h_i.
-
-h_u is computed once per user and h_i once per item, so scoring all |I| items
-for a user costs a broadcast add and the layers after the first, instead of
-|I| full first-layer products. Without hidden layers the same split applies to
-the head: h_u = P_u w_P + x_u w_U, h_i = Q_i w_Q + x_i w_I + b (width 1). The
-user and item biases and the dot branch <p_u, q_i> are added per pair. The item
-side is computed once per call and the user side once per chunk of users, so a
-caller that scores users chunk by chunk pays only for the users it asks for.
+:func:`score_all` uses the factorised first layer of ``model.score_block``
+(z^1_ui = h_u + h_i): the item side is computed once per call and the user side
+once per chunk of users, so scoring all I items for a user costs a broadcast add
+and the layers after the first instead of I full first-layer products.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import jax
@@ -24,148 +17,147 @@ import jax.numpy as jnp
 import numpy as np
 
 from hybridrec_jax.config import ModelConfig
-from hybridrec_jax.model import ACTIVATION_FUNCTIONS, Features, Params, forward
+from hybridrec_jax.data.dataset import Dataset
+from hybridrec_jax.model import (
+    Features,
+    Params,
+    forward,
+    item_side,
+    score_block,
+    side_preactivation,
+)
 
 #: Upper bound on the elements of the (chunk, I, D_1) block scored at once.
 CHUNK_ELEMENTS = 1 << 22
 
 
-def _first_layer(params: Params) -> tuple[jax.Array, jax.Array]:
-    """W^0 (D_0, D_1) and b^0 (D_1,); without hidden layers the head (D_1 = 1)."""
-    dense = params["dense"]
-    if dense["layers"]:
-        return dense["layers"][0]["W"], dense["layers"][0]["b"]
-    return dense["head"]["w"][:, None], dense["head"]["b"][None]
+def device_features(dataset: Dataset) -> Features:
+    """The content tables as float32 device arrays, {"user": (U, F_u), "item":
+    (I, F_i)}."""
+    return {
+        "user": jnp.asarray(dataset.user_features, jnp.float32),
+        "item": jnp.asarray(dataset.item_features, jnp.float32),
+    }
 
 
-def user_rows(params, cfg, features, users):
-    """h_u = P_u W_P + x_u W_U (n, D_1) and p_u = P'_u + x_u V_U (n, k)."""
-    emb, dense = params["embeddings"], params["dense"]
-    W, d = _first_layer(params)[0], cfg.embedding_dim
-    h = emb["user"][users] @ W[:d]  # P_u W_P
-    p = emb["user_dot"][users]  # P'_u
-    if cfg.use_features:
-        x = features["user"][users]  # (n, F_u)
-        h = h + x @ W[2 * d : 2 * d + x.shape[1]]  # + x_u W_U
-        p = p + x @ dense["user_feature_dot"]  # + x_u V_U
-    return h, p
+def map_chunks(fn: Callable, arrays: tuple[np.ndarray, ...], chunk_size: int):
+    """``fn`` over fixed-size chunks of the leading axis of ``arrays``.
 
+    Every array (n, ...) is cut into chunks of ``min(chunk_size, n)`` rows; the
+    last chunk is padded with copies of row 0, so every call of ``fn`` sees one
+    shape (a jitted ``fn`` compiles once) and memory stays bounded by a chunk.
+    Calls are dispatched asynchronously; the outputs (a pytree of arrays whose
+    leading axis is the chunk) are concatenated on the device and the padding cut.
 
-def item_rows(params, cfg, features, items):
-    """h_i = Q_i W_Q + x_i W_I + b^0 (n, D_1) and q_i = Q'_i + x_i V_I (n, k)."""
-    emb, dense = params["embeddings"], params["dense"]
-    (W, b), d = _first_layer(params), cfg.embedding_dim
-    h = emb["item"][items] @ W[d : 2 * d] + b  # Q_i W_Q + b^0
-    q = emb["item_dot"][items]  # Q'_i
-    if cfg.use_features:
-        x = features["item"][items]  # (n, F_i)
-        h = h + x @ W[W.shape[0] - x.shape[1] :]  # + x_i W_I (the last F_i rows)
-        q = q + x @ dense["item_feature_dot"]  # + x_i V_I
-    return h, q
+    Args:
+        fn: ``fn(*chunks) -> pytree`` of arrays with a leading chunk axis.
+        arrays: host arrays with the same leading length n >= 1.
+        chunk_size: rows per call (>= 1).
 
+    Returns:
+        The pytree of ``fn``'s outputs, each with leading axis n.
 
-@partial(jax.jit, static_argnames=("cfg",))
-def user_item_tables(
-    params: Params, cfg: ModelConfig, features: Features
-) -> tuple[jax.Array, jax.Array]:
-    """h_user = P W_P + X_U W_U (U, D_1) and h_item = Q W_Q + X_I W_I + b^0 (I, D_1).
-
-    Without hidden layers W^0 is the head (w as a (D_0, 1) matrix, b^0 its bias)
-    and D_1 = 1.
-
-    >>> from hybridrec_jax.model import init_params
-    >>> p = init_params(jax.random.key(0), ModelConfig.tiny(), 5, 7, 3, 2)
-    >>> feats = {"user": jnp.ones((5, 3)), "item": jnp.ones((7, 2))}
-    >>> [t.shape for t in user_item_tables(p, ModelConfig.tiny(), feats)]
-    [(5, 8), (7, 8)]
+    >>> out = map_chunks(lambda a: a * 2, (np.arange(5),), chunk_size=2)
+    >>> np.asarray(out).tolist()
+    [0, 2, 4, 6, 8]
     """
-    emb = params["embeddings"]
-    users, items = jnp.arange(emb["user"].shape[0]), jnp.arange(emb["item"].shape[0])
-    return (
-        user_rows(params, cfg, features, users)[0],
-        item_rows(params, cfg, features, items)[0],
-    )
-
-
-_item_rows = jax.jit(item_rows, static_argnames=("cfg",))
+    n = len(arrays[0])
+    if n == 0:
+        raise ValueError("map_chunks needs at least one row")
+    size = max(1, min(int(chunk_size), n))
+    n_chunks = -(-n // size)
+    pad = n_chunks * size - n
+    padded = [
+        np.concatenate([a, np.repeat(a[:1], pad, axis=0)]) if pad else a
+        for a in map(np.asarray, arrays)
+    ]
+    outputs = [fn(*(a[c * size : (c + 1) * size] for a in padded))
+               for c in range(n_chunks)]  # fmt: skip
+    return jax.tree.map(lambda *parts: jnp.concatenate(parts)[:n], *outputs)
 
 
 @partial(jax.jit, static_argnames=("cfg",))
-def _score_chunk(params, cfg, features, users, items, h_item, q):
-    """Scores (c, n_items) of the ``items`` for a chunk of ``users`` (c,)."""
-    emb, dense = params["embeddings"], params["dense"]
-    h_user, p = user_rows(params, cfg, features, users)  # (c, D_1), (c, k)
-    z = h_user[:, None, :] + h_item[None, :, :]  # z^1 = h_u + h_i: (c, n, D_1)
-    if dense["layers"]:
-        sigma = ACTIVATION_FUNCTIONS[cfg.activation]
-        a = sigma(z)
-        for layer in dense["layers"][1:]:
-            a = sigma(a @ layer["W"] + layer["b"])  # (c, n, D_{l+1})
-        scores = a @ dense["head"]["w"] + dense["head"]["b"]  # (c, n)
-    else:
-        scores = z[..., 0]  # the head itself was split: (c, n)
-    if cfg.use_biases:
-        scores = scores + emb["user_bias"][users][:, None] + emb["item_bias"][items]
-    if cfg.dot_dim > 0:
-        scores = scores + p @ q.T  # <p_u, q_i>: (c, n)
-    return scores
+def _forward(params, cfg, users, items, features):
+    return forward(params, cfg, users, items, features)
+
+
+def predict(
+    params: Params,
+    cfg: ModelConfig,
+    features: Features,
+    users: np.ndarray,
+    items: np.ndarray,
+    *,
+    chunk_size: int = 8192,
+    clip: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """y_hat (or the logit) for every (users[n], items[n]) pair, float32 (N,).
+
+    Args:
+        params, cfg, features: the model and its content tables.
+        users, items: (N,) int indices.
+        chunk_size: pairs per compiled call.
+        clip: (low, high) clips rating predictions to the scale, as every
+            published MovieLens RMSE does.
+    """
+    if len(users) == 0:
+        return np.zeros((0,), np.float32)
+    out = map_chunks(
+        lambda u, i: _forward(params, cfg, jnp.asarray(u, jnp.int32),
+                              jnp.asarray(i, jnp.int32), features),
+        (np.asarray(users), np.asarray(items)), chunk_size,
+    )  # fmt: skip
+    prediction = np.array(out)  # a writable host copy
+    if clip is not None:
+        prediction = np.clip(prediction, clip[0], clip[1])
+    return prediction
+
+
+_item_side = jax.jit(item_side, static_argnames=("cfg",))
+_score_block = jax.jit(score_block, static_argnames=("cfg",))
 
 
 def score_all(
     params: Params,
     cfg: ModelConfig,
     features: Features,
-    users: jax.Array,
-    items: jax.Array | None = None,
+    users: np.ndarray,
+    items: np.ndarray | None = None,
     *,
     chunk_size: int | None = None,
 ) -> jax.Array:
-    """y_hat (or the logit) of every item for each user, shape (n, I).
+    """y_hat (or the logit) of every item for each user, float32 (n, n_items).
 
     Equal to ``model.forward`` on every (user, item) pair (without dropout), via
-    the factorised first layer z^1_ui = h_u + h_i. Users are processed in chunks
-    of ``chunk_size`` (padded, so one compile serves every chunk), which bounds
-    memory to chunk_size * I * D_1 activations.
+    the factorised first layer (``model.score_block``). Users are processed in
+    chunks of ``chunk_size`` (one compile serves every chunk), which bounds
+    memory to chunk_size * n_items * D_1 activations.
 
     Args:
-        params: the pytree of ``model.init_params``.
-        cfg: the model configuration.
-        features: {"user": (U, F_u), "item": (I, F_i)}.
+        params, cfg, features: the model and its content tables.
         users: (n,) user indices.
         items: (n_items,) item indices to score; None scores all I items.
-        chunk_size: users per chunk; None picks one from ``CHUNK_ELEMENTS``.
+        chunk_size: users per chunk; None picks one from :data:`CHUNK_ELEMENTS`.
 
     >>> from hybridrec_jax.model import init_params
     >>> p = init_params(jax.random.key(0), ModelConfig.tiny(), 5, 7, 3, 2)
     >>> feats = {"user": jnp.ones((5, 3)), "item": jnp.ones((7, 2))}
-    >>> score_all(p, ModelConfig.tiny(), feats, jnp.array([0, 4])).shape
+    >>> score_all(p, ModelConfig.tiny(), feats, np.array([0, 4])).shape
     (2, 7)
     """
     n_all_items = params["embeddings"]["item"].shape[0]
     items = jnp.arange(n_all_items) if items is None else jnp.asarray(items)
-    h_item, q = _item_rows(params, cfg, features, items)  # once per call
+    side = _item_side(params, cfg, features, items)  # (h_i, q_i), once per call
     users = np.asarray(users)
-    n, n_items = users.shape[0], items.shape[0]
-    if n == 0:
-        return jnp.zeros((0, n_items), h_item.dtype)
+    if users.shape[0] == 0:
+        return jnp.zeros((0, items.shape[0]), jnp.float32)
     if chunk_size is None:
-        chunk_size = CHUNK_ELEMENTS // max(n_items * h_item.shape[1], 1)
-    size = int(min(max(chunk_size, 1), n))
-    n_chunks = -(-n // size)
-    padded = np.concatenate([users, np.zeros(n_chunks * size - n, users.dtype)])
-    chunks = [
-        _score_chunk(
-            params,
-            cfg,
-            features,
-            jnp.asarray(padded[c * size : (c + 1) * size]),
-            items,
-            h_item,
-            q,
-        )
-        for c in range(n_chunks)
-    ]  # dispatched asynchronously
-    return jnp.concatenate(chunks)[:n]
+        chunk_size = CHUNK_ELEMENTS // max(items.shape[0] * side[0].shape[1], 1)
+    return map_chunks(
+        lambda chunk: _score_block(params, cfg, features,
+                                   jnp.asarray(chunk, jnp.int32), items, side),
+        (users,), chunk_size,
+    )  # fmt: skip
 
 
 @partial(jax.jit, static_argnames=("cfg",))
@@ -190,3 +182,25 @@ def score_all_plain(
     pair_users = jnp.repeat(users, n_items)  # (n * I,)
     pair_items = jnp.tile(items, n)  # (n * I,)
     return forward(params, cfg, pair_users, pair_items, features).reshape(n, n_items)
+
+
+@partial(jax.jit, static_argnames=("cfg",))
+def user_item_tables(
+    params: Params, cfg: ModelConfig, features: Features
+) -> tuple[jax.Array, jax.Array]:
+    """h_user = P W_P + X_U W_U (U, D_1) and h_item = Q W_Q + X_I W_I + b^0 (I, D_1).
+
+    Without hidden layers W^0 is the head (w as a (D_0, 1) matrix, b^0 its bias)
+    and D_1 = 1.
+
+    >>> from hybridrec_jax.model import init_params
+    >>> p = init_params(jax.random.key(0), ModelConfig.tiny(), 5, 7, 3, 2)
+    >>> feats = {"user": jnp.ones((5, 3)), "item": jnp.ones((7, 2))}
+    >>> [t.shape for t in user_item_tables(p, ModelConfig.tiny(), feats)]
+    [(5, 8), (7, 8)]
+    """
+    emb = params["embeddings"]
+    return tuple(
+        side_preactivation(params, cfg, features, side, jnp.arange(emb[side].shape[0]))
+        for side in ("user", "item")
+    )

@@ -34,7 +34,7 @@ from flax import serialization
 
 from hybridrec_jax.config import ModelConfig, TrainConfig
 from hybridrec_jax.model import Params, init_params
-from hybridrec_jax.train.fit import make_optimizer
+from hybridrec_jax.train import make_optimizer
 
 FORMAT = "hybridrec-checkpoint"
 FORMAT_VERSION = 1

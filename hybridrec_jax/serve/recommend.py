@@ -26,8 +26,7 @@ import pandas as pd
 
 from hybridrec_jax.data.encoders import encode
 from hybridrec_jax.evaluate.scoring import score_all
-from hybridrec_jax.model import Features, Params
-from hybridrec_jax.serve.coldstart import with_new_entities
+from hybridrec_jax.model import Features, Params, with_new_entities
 from hybridrec_jax.serve.saved_model import (
     Recommender,
     load_recommender,

@@ -31,7 +31,7 @@ import pandas as pd
 from hybridrec_jax.config import ModelConfig, TrainConfig
 from hybridrec_jax.data.dataset import Dataset
 from hybridrec_jax.data.encoders import FeatureEncoder
-from hybridrec_jax.evaluate.ranking import _grouped
+from hybridrec_jax.evaluate import group_by_user
 from hybridrec_jax.model import Features, Params
 from hybridrec_jax.serve.checkpoint import load_checkpoint, save_checkpoint
 
@@ -133,7 +133,7 @@ def load_recommender(directory: str | Path) -> Recommender:
     for side in ("user", "item"):
         stored = arrays.get(f"{side}_ids")
         ids[side] = np.asarray(meta[f"{side}_ids"] if stored is None else stored)
-    offsets, items = _grouped(
+    offsets, items = group_by_user(
         arrays["seen_user"], arrays["seen_item"], len(ids["user"])
     )
     encoder = meta.get("user_encoder")
@@ -182,6 +182,6 @@ def save_experiment_model(
     encoders = preparation.user_encoder, preparation.item_encoder
     return save_model(
         directory, result.params, model_cfg, train, train_cfg=train_cfg,
-        opt_state=result.opt_state, epoch=result.best_epoch,
+        epoch=result.best_epoch,
         user_encoder=encoders[0], item_encoder=encoders[1],
     )  # fmt: skip

@@ -1,14 +1,22 @@
-"""Training: the objective, one jit-compiled step, a scanned epoch, and ``fit``.
+"""``fit``: the one training loop, for ratings and for implicit feedback.
 
-The objective for a batch B of interactions (padding rows masked out) is
+What differs between the two is configuration (``TrainConfig``):
 
-    J(theta) = (1/|B|) sum_{(u,i,y) in B} [ l(y, y_hat_ui) + lambda_e R_ui ]
-               + lambda_w sum_l ||W^l||^2,
+- ratings (``loss="mse"``, ``negatives=0``): every epoch visits the training
+  interactions (u, i, y) in a fresh order; early stopping watches the RMSE of a
+  seeded random validation share;
+- implicit feedback (``loss="bce"``, ``negatives=k``): every training
+  interaction is a positive (u, i, 1); each epoch draws k negatives (u, j, 0)
+  per positive on the device (``train.negatives``), P (1 + k) rows of one shape
+  so one compile serves every epoch; early stopping watches a ranking metric
+  (HR@10 by default) of each user's held-out latest interaction, ranked against
+  the full catalogue with the user's training items masked.
 
-with l the squared error (ratings) or the binary cross-entropy from logits
-(implicit feedback), R_ui the squared norms of the embedding rows of u and i
-(:func:`model.embedding_rows_penalty`). Gradients come from ``jax.grad``; the
-update is optax's SGD (theta <- theta - eta * g, optionally with momentum) or Adam.
+Epoch e's row order and keys derive from (seed, e), so training resumed after
+epoch e from its :class:`TrainingState` gives the parameters of training
+straight through. Parameters and optimiser state stay on the device from the
+first epoch to the last; only the best parameters are copied (on the device)
+when the validation metric improves.
 """
 
 from __future__ import annotations
@@ -25,158 +33,21 @@ from tqdm.auto import tqdm
 
 from hybridrec_jax.config import ModelConfig, TrainConfig
 from hybridrec_jax.data.dataset import Dataset
-from hybridrec_jax.data.splits import random_split
-from hybridrec_jax.evaluate.ratings import device_features, evaluate_ratings
-from hybridrec_jax.losses import (
-    masked_mean,
-    sigmoid_binary_cross_entropy,
-    squared_error,
+from hybridrec_jax.data.splits import leave_one_out, random_split
+from hybridrec_jax.evaluate.protocols import evaluate_full_ranking, evaluate_ratings
+from hybridrec_jax.evaluate.scoring import device_features
+from hybridrec_jax.model import Params, init_params
+from hybridrec_jax.train.negatives import (
+    make_cdf,
+    make_epoch_data,
+    positive_keys,
+    sampling_weights,
 )
-from hybridrec_jax.model import (
-    Features,
-    Params,
-    dense_weights_penalty,
-    embedding_rows,
-    embedding_rows_penalty,
-    forward,
-    init_params,
-)
-
-
-class Batch(NamedTuple):
-    """B interactions; ``mask`` is 1 for real rows and 0 for padding."""
-
-    users: jax.Array  # (B,) int32
-    items: jax.Array  # (B,) int32
-    targets: jax.Array  # (B,) float32
-    mask: jax.Array  # (B,) float32
+from hybridrec_jax.train.step import epoch_order, make_optimizer, make_train_epoch
 
 
 class TrainingDiverged(FloatingPointError):
     """The training loss became NaN or infinite."""
-
-
-def objective(
-    params: Params,
-    model_cfg: ModelConfig,
-    train_cfg: TrainConfig,
-    batch: Batch,
-    features: Features,
-    dropout_key: jax.Array | None = None,
-) -> jax.Array:
-    """J(theta) of the module docstring for one batch (a scalar)."""
-    rows = embedding_rows(params, batch.users, batch.items)  # shared by both terms
-    output = forward(
-        params, model_cfg, batch.users, batch.items, features, dropout_key, rows
-    )
-    if train_cfg.loss == "mse":
-        per_example = squared_error(output, batch.targets)
-    else:
-        per_example = sigmoid_binary_cross_entropy(output, batch.targets)
-    if train_cfg.l2_embedding:
-        per_example = per_example + train_cfg.l2_embedding * embedding_rows_penalty(rows)
-    loss = masked_mean(per_example, batch.mask)
-    if train_cfg.l2_dense:
-        loss = loss + train_cfg.l2_dense * dense_weights_penalty(params)
-    return loss
-
-
-def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
-    """optax.adam(eta) or optax.sgd(eta, momentum) (momentum 0: the paper's SGD)."""
-    if cfg.optimizer == "adam":
-        return optax.adam(cfg.learning_rate)
-    return optax.sgd(cfg.learning_rate, momentum=cfg.momentum or None)
-
-
-def make_train_step(
-    model_cfg: ModelConfig,
-    train_cfg: TrainConfig,
-    optimizer: optax.GradientTransformation,
-):
-    """step(params, opt_state, batch, features, key) -> (params, opt_state, loss).
-
-    Pure and unjitted; :func:`make_jit_train_step` and :func:`make_train_epoch`
-    compile it. It prints and logs nothing.
-    """
-    use_dropout = model_cfg.dropout > 0
-
-    def step(params, opt_state, batch: Batch, features: Features, key):
-        loss, grads = jax.value_and_grad(objective)(
-            params, model_cfg, train_cfg, batch, features, key if use_dropout else None
-        )
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    return step
-
-
-def make_jit_train_step(model_cfg, train_cfg, optimizer):
-    """The step, jit-compiled, with params and optimiser state donated."""
-    return jax.jit(
-        make_train_step(model_cfg, train_cfg, optimizer), donate_argnums=(0, 1)
-    )
-
-
-def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
-    """The order in which epoch ``epoch`` visits the n training rows: a uniform
-    random permutation, drawn on the host from the seed sequence (seed, epoch).
-
-    Drawn with numpy, not ``jax.random.permutation``: XLA shuffles by sorting
-    random keys (two rounds of a sort for 10^5 rows), which on a CPU costs about
-    a fifth of an epoch of the default model; numpy's Fisher-Yates shuffle costs
-    a millisecond.
-    """
-    return np.random.default_rng([seed, epoch]).permutation(n).astype(np.int32)
-
-
-def epoch_batches(order: jax.Array, batch_size: int) -> tuple[jax.Array, jax.Array]:
-    """An epoch's row order as (n_batches, B) row indices and a (n_batches, B) mask.
-
-    The order is padded with row 0 to a whole number of batches and the padding
-    masked, so every batch has one shape and the step compiles once.
-    """
-    n = order.shape[0]
-    n_batches = -(-n // batch_size)
-    padded = jnp.concatenate(
-        [order, jnp.zeros(n_batches * batch_size - n, order.dtype)]
-    )
-    mask = (jnp.arange(n_batches * batch_size) < n).astype(jnp.float32)
-    shape = (n_batches, batch_size)
-    return padded.reshape(shape), mask.reshape(shape)
-
-
-def make_train_epoch(model_cfg, train_cfg, optimizer):
-    """epoch(params, opt_state, data, features, order, key) -> (params, opt_state,
-    losses).
-
-    ``data`` is (users, items, targets) for the whole training set on the device,
-    ``order`` the (n,) permutation of its rows to visit (:func:`epoch_order`) and
-    ``key`` the dropout key. One ``lax.scan`` runs every batch of the epoch inside
-    one compiled program, with no host round trip per batch; ``losses`` holds
-    each batch's loss (n_batches,).
-    """
-    step = make_train_step(model_cfg, train_cfg, optimizer)
-
-    def epoch(params, opt_state, data, features, order, key):
-        users, items, targets = data
-        rows, mask = epoch_batches(order, train_cfg.batch_size)
-        step_keys = jax.random.split(key, rows.shape[0])
-
-        def body(carry, xs):
-            params, opt_state = carry
-            batch_rows, batch_mask, step_key = xs
-            batch = Batch(
-                users[batch_rows], items[batch_rows], targets[batch_rows], batch_mask
-            )
-            params, opt_state, loss = step(params, opt_state, batch, features, step_key)
-            return (params, opt_state), loss
-
-        (params, opt_state), losses = jax.lax.scan(
-            body, (params, opt_state), (rows, mask, step_keys)
-        )
-        return params, opt_state, losses
-
-    return jax.jit(epoch, donate_argnums=(0, 1))
 
 
 class TrainingState(NamedTuple):
@@ -190,21 +61,40 @@ class TrainingState(NamedTuple):
 
 @dataclass
 class FitResult:
-    """What ``fit`` returns: the best parameters (by validation RMSE), the
-    optimiser state that went with them, the last state and how training went."""
+    """What :func:`fit` returns.
+
+    Attributes:
+        params: the best parameters by the validation metric (the last ones
+            without validation).
+        state: the last :class:`TrainingState` (resume from it).
+        history: one record per epoch: "epoch", "train_loss", "seconds", the
+            validation figures "val_<metric>" and what ``on_epoch`` added.
+        best_epoch: the epoch of ``params`` (1-based).
+        metric: the name of the validation metric (``TrainConfig.metric``).
+        best_metric: its value at ``best_epoch`` (NaN without validation).
+        train_seconds: wall time of the whole call.
+        examples_per_second: training rows per second of the epochs after the
+            first (which includes the compile).
+        n_train: training rows per epoch (positives and negatives).
+    """
 
     params: Params
-    opt_state: optax.OptState
-    state: TrainingState | None = None
+    state: TrainingState
     history: list[dict] = field(default_factory=list)
     best_epoch: int = 0
+    metric: str = ""
+    best_metric: float = float("nan")
     train_seconds: float = 0.0
     examples_per_second: float = 0.0
     n_train: int = 0
 
 
 def check_finite(losses: np.ndarray, epoch: int, cfg: TrainConfig) -> None:
-    """Stop with a message naming the step if a batch loss is NaN or infinite."""
+    """Stop with a message naming the step if a batch loss is NaN or infinite.
+
+    Raises:
+        TrainingDiverged: naming the epoch, the batch and what to try.
+    """
     bad = np.flatnonzero(~np.isfinite(losses))
     if bad.size:
         step = int(bad[0])
@@ -216,29 +106,145 @@ def check_finite(losses: np.ndarray, epoch: int, cfg: TrainConfig) -> None:
         )
 
 
+def _pairs(data: Dataset | tuple) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(data, Dataset):
+        return np.asarray(data.user), np.asarray(data.item)
+    return np.asarray(data[0]), np.asarray(data[1])
+
+
+class _EpochData:
+    """The rows of each epoch: the fixed targets, or positives plus negatives."""
+
+    def __init__(self, train: Dataset, cfg: TrainConfig, allowed_items, key):
+        self.cfg, self.key = cfg, key
+        if not cfg.negatives:
+            targets = np.asarray(train.rating, np.float32)
+            if cfg.loss == "bce" and not np.isin(targets, (0.0, 1.0)).all():
+                raise ValueError(
+                    "loss='bce' needs 0/1 targets, and these are ratings in "
+                    f"[{targets.min():g}, {targets.max():g}]: use loss='mse' for "
+                    "ratings, or negatives=k >= 1 to treat every interaction as a "
+                    "positive and sample k negatives per positive (implicit feedback)"
+                )
+            self.fixed = tuple(
+                jnp.asarray(a, dtype)
+                for a, dtype in ((train.user, jnp.int32), (train.item, jnp.int32),
+                                 (targets, jnp.float32))
+            )  # fmt: skip
+            self.n = train.n_interactions
+            return
+        pairs = np.unique(np.asarray(train.user, np.int64) * train.n_items + train.item)
+        self.users = jnp.asarray(pairs // train.n_items, jnp.int32)  # distinct
+        self.items = jnp.asarray(pairs % train.n_items, jnp.int32)
+        self.sorted_keys = positive_keys(train.user, train.item, train.n_items)
+        self.cdf = make_cdf(sampling_weights(
+            train.item, train.n_items, cfg.sampler,
+            exponent=cfg.popularity_exponent, allowed=allowed_items,
+        ))  # fmt: skip
+        self.build = make_epoch_data(cfg.negatives, cfg.negative_retries)
+        self.n = len(pairs) * (1 + cfg.negatives)
+
+    def __call__(self, epoch: int):
+        """(data, dropout key) of epoch ``epoch``."""
+        epoch_key = jax.random.fold_in(self.key, epoch)
+        if not self.cfg.negatives:
+            return self.fixed, epoch_key
+        sample_key, step_key = jax.random.split(epoch_key)
+        data = self.build(sample_key, self.users, self.items, self.sorted_keys,
+                          self.cdf)  # fmt: skip
+        return data, step_key
+
+
+def _validation_split(train: Dataset, cfg: TrainConfig):
+    """(train, validation) with the held-out share of ``cfg``, or (train, None)."""
+    if cfg.validation_fraction <= 0:
+        return train, None
+    if cfg.negatives:  # each user's latest interaction, the next-item target
+        kept, held = leave_one_out(train, seed=cfg.seed)
+    else:
+        kept, held = random_split(
+            train.n_interactions, cfg.validation_fraction, cfg.seed
+        )
+    return train.subset(kept), train.subset(held)
+
+
+def validate(
+    params: Params,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    features,
+    train: Dataset,
+    validation: Dataset | tuple,
+    allowed_items: np.ndarray | None = None,
+) -> dict[str, float]:
+    """The validation figures early stopping reads, keyed "val_<name>".
+
+    Ratings (mse): RMSE and MAE of the clipped predictions on ``validation``.
+    Implicit feedback (bce): full-catalogue ranking metrics at K = 10 (and the
+    K of ``train_cfg.metric``) of the validation pairs (with 0/1 targets, of
+    those labelled 1), each user's training items masked.
+    """
+    if train_cfg.loss == "mse":
+        metrics = evaluate_ratings(params, model_cfg, validation, features)
+    else:
+        users, items = _pairs(validation)
+        if train_cfg.negatives == 0 and isinstance(validation, Dataset):
+            positive = np.asarray(validation.rating) == 1
+            users, items = users[positive], items[positive]
+        cutoff = train_cfg.metric.partition("@")[2]
+        ks = tuple(sorted({10, int(cutoff)} if cutoff else {10}))
+        metrics = evaluate_full_ranking(
+            params, model_cfg, features, _pairs(train), (users, items), ks=ks,
+            allowed_items=allowed_items,
+        )  # fmt: skip
+    return {f"val_{name}": value for name, value in metrics.items()}
+
+
 def fit(
     train: Dataset,
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
-    validation: Dataset | None = None,
+    validation: Dataset | tuple[np.ndarray, np.ndarray] | None = None,
     *,
-    progress: bool = False,
     params: Params | None = None,
     state: TrainingState | None = None,
     optimizer: optax.GradientTransformation | None = None,
+    allowed_items: np.ndarray | None = None,
+    on_epoch=None,
+    progress: bool = False,
 ) -> FitResult:
-    """Train on ``train``; stop early on the validation RMSE, keep the best params.
+    """Train on ``train``; stop early on the validation metric, keep the best params.
 
-    If ``validation`` is None and ``train_cfg.validation_fraction`` > 0, that share
-    of ``train`` is held out (seeded) for early stopping. ``params`` starts from
-    given parameters with a fresh optimiser; ``state`` (``FitResult.state`` or a
-    checkpoint's params, opt_state and epoch) resumes after ``state.epoch``
-    epochs. Epoch e's row order and dropout key derive from (seed, e), so
-    training resumed after epoch e gives the parameters of training straight
-    through; early stopping counts from the resumed epoch. ``optimizer``
-    replaces the optax one of :func:`make_optimizer` (e.g.
-    ``hand_optim.hand_optimizer(cfg)``). The caller's arrays are copied, not
-    donated to the compiled epoch.
+    Args:
+        train: the training interactions; with ``train_cfg.negatives`` > 0 each
+            (user, item) is a positive and its rating is ignored.
+        model_cfg: the network (e.g. ``ModelConfig()`` or ``VARIANTS["mf"]``).
+        train_cfg: loss, optimiser, batch size, epochs, early stopping, seed,
+            negative sampling (see ``TrainConfig``).
+        validation: held-out data for early stopping: a Dataset, or (users,
+            items) positives for implicit feedback. None holds out
+            ``validation_fraction`` of ``train`` (seeded; implicit feedback: each
+            user's latest interaction) when that is > 0.
+        params: start from these parameters with a fresh optimiser.
+        state: resume after ``state.epoch`` epochs (``FitResult.state``, or a
+            checkpoint's params, opt_state and epoch); early stopping counts
+            from the resumed epoch.
+        optimizer: replaces :func:`train.step.make_optimizer`'s optax one (e.g.
+            ``paper.hand_optimizer(cfg)``).
+        allowed_items: (I,) bool; only these items are drawn as negatives and
+            ranked in validation (e.g. to keep cold-start items unseen).
+        on_epoch: ``on_epoch(epoch, params) -> dict`` adds figures to each
+            epoch's history record (e.g. test metrics for a learning curve).
+        progress: show a progress bar over epochs.
+
+    Returns:
+        A :class:`FitResult`. The caller's ``params``/``state`` arrays are
+        copied, never donated to the compiled epoch.
+
+    Raises:
+        ValueError: ``params`` and ``state`` together; a state with no epochs
+            left; ``loss="bce"`` on targets that are not 0/1 without negatives.
+        TrainingDiverged: a batch loss became NaN or infinite.
     """
     if params is not None and state is not None:
         raise ValueError("pass params (a warm start) or state (a resume), not both")
@@ -249,72 +255,73 @@ def fit(
             f"{train_cfg.epochs} leaves nothing to train: raise TrainConfig.epochs"
         )
     start = time.perf_counter()
-    if validation is None and train_cfg.validation_fraction > 0:
-        fit_rows, val_rows = random_split(
-            train.n_interactions, train_cfg.validation_fraction, train_cfg.seed
-        )
-        train, validation = train.subset(fit_rows), train.subset(val_rows)
-    key = jax.random.key(train_cfg.seed)
-    init_key, key = jax.random.split(key)
+    if validation is None:
+        train, validation = _validation_split(train, train_cfg)
+    if validation is not None and len(_pairs(validation)[0]) == 0:
+        validation = None
+    init_key, key = jax.random.split(jax.random.key(train_cfg.seed))
     features = device_features(train)
+    epoch_data = _EpochData(train, train_cfg, allowed_items, key)
     if state is not None:
         params = state.params
     if params is None:
+        mean = float(np.mean(train.rating)) if train_cfg.loss == "mse" else 0.0
         params = init_params(
             init_key, model_cfg, train.n_users, train.n_items,
             train.user_features.shape[1], train.item_features.shape[1],
-            global_mean=float(np.mean(train.rating)),
+            global_mean=mean,
         )  # fmt: skip
     optimizer = optimizer or make_optimizer(train_cfg)
     opt_state = optimizer.init(params) if state is None else state.opt_state
     # Copies: the epoch donates its inputs, and the caller keeps theirs.
     params, opt_state = jax.tree.map(jnp.array, (params, opt_state))
     epoch_fn = make_train_epoch(model_cfg, train_cfg, optimizer)
-    data = (
-        jnp.asarray(train.user, jnp.int32),
-        jnp.asarray(train.item, jnp.int32),
-        jnp.asarray(train.rating, jnp.float32),
-    )
-    # Host copies: the device buffers are donated to the first epoch.
-    result = FitResult(
-        *jax.device_get((params, opt_state)), n_train=train.n_interactions
-    )
-    best_rmse, epochs_since_best, step_seconds = np.inf, 0, 0.0
-    epochs = range(first_epoch, train_cfg.epochs + 1)
-    bar = tqdm(epochs, disable=not progress, unit="epoch")
+    result = FitResult(params, TrainingState(params, opt_state, first_epoch - 1),
+                       metric=train_cfg.metric, n_train=epoch_data.n)  # fmt: skip
+    sign = 1.0 if train_cfg.minimise else -1.0  # early stopping minimises sign * m
+    best, since_best, step_seconds, timed = np.inf, 0, 0.0, 0
+    bar = tqdm(range(first_epoch, train_cfg.epochs + 1), disable=not progress,
+               unit="epoch")  # fmt: skip
     for epoch in bar:
         epoch_start = time.perf_counter()
-        order = epoch_order(train_cfg.seed, epoch, train.n_interactions)
+        data, step_key = epoch_data(epoch)
+        order = epoch_order(train_cfg.seed, epoch, epoch_data.n)
         params, opt_state, losses = epoch_fn(
-            params, opt_state, data, features, order, jax.random.fold_in(key, epoch)
+            params, opt_state, data, features, order, step_key
         )
         losses = np.asarray(losses)  # one sync per epoch
-        epoch_seconds = time.perf_counter() - epoch_start
+        seconds = time.perf_counter() - epoch_start
         if epoch > first_epoch:  # the first epoch includes the compile
-            step_seconds += epoch_seconds
+            step_seconds, timed = step_seconds + seconds, timed + 1
         check_finite(losses, epoch, train_cfg)
-        # Copy to the host: the device buffers are donated to the next epoch.
-        result.state = TrainingState(*jax.device_get((params, opt_state)), epoch)
         record = {"epoch": epoch, "train_loss": float(np.mean(losses)),
-                  "seconds": epoch_seconds}  # fmt: skip
-        if validation is not None and validation.n_interactions:
-            metrics = evaluate_ratings(params, model_cfg, validation, features)
-            record.update({f"val_{k}": v for k, v in metrics.items()})
+                  "seconds": seconds}  # fmt: skip
+        validating = validation is not None and epoch % train_cfg.eval_every == 0
+        if validating:
+            record.update(validate(params, model_cfg, train_cfg, features, train,
+                                   validation, allowed_items))  # fmt: skip
+        if on_epoch is not None:
+            record.update(on_epoch(epoch, params))
         result.history.append(record)
         bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k != "epoch"})
-        score = record.get("val_rmse", -epoch)  # no validation: keep the last
-        if score < best_rmse:
-            best_rmse, epochs_since_best, result.best_epoch = score, 0, epoch
-            result.params, result.opt_state = result.state[:2]
-        else:
-            epochs_since_best += 1
-            if train_cfg.patience and epochs_since_best >= train_cfg.patience:
-                break
-    result.params = jax.tree.map(jnp.asarray, result.params)
+        if validation is None or validating:
+            score = sign * record[f"val_{train_cfg.metric}"] if validating else -epoch
+            if score < best:
+                best, since_best, result.best_epoch = score, 0, epoch
+                # A device copy: the buffers of params go to the next epoch.
+                result.params = jax.tree.map(jnp.copy, params)
+            else:
+                since_best += 1
+                if train_cfg.patience and since_best >= train_cfg.patience:
+                    break
+    if result.best_epoch == 0:  # no epoch was validated: keep the last
+        result.params, result.best_epoch = jax.tree.map(jnp.copy, params), epoch
+    result.state = TrainingState(params, opt_state, epoch)
+    if validation is not None and np.isfinite(best):
+        result.best_metric = float(sign * best)
     result.train_seconds = time.perf_counter() - start
-    timed_epochs = len(result.history) - 1
-    if timed_epochs > 0:
-        result.examples_per_second = train.n_interactions * timed_epochs / step_seconds
+    if timed:
+        result.examples_per_second = epoch_data.n * timed / step_seconds
     else:
-        result.examples_per_second = train.n_interactions / result.history[0]["seconds"]
+        result.examples_per_second = epoch_data.n / result.history[0]["seconds"]
     return result

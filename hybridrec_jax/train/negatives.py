@@ -19,6 +19,8 @@ Whatever still collides after the retries stays (rare: the chance is about
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -123,3 +125,33 @@ def make_cdf(weights: np.ndarray) -> jax.Array:
     """C_j = sum_{l <= j} w_l as float32 on the device (normalised to C_I = 1)."""
     cdf = np.cumsum(np.asarray(weights, np.float64))
     return jnp.asarray(cdf / cdf[-1], jnp.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def make_epoch_data(n_negatives: int, n_retries: int = 3):
+    """build(key, users, items, sorted_keys, cdf) -> (users, items, targets).
+
+    The training set of one implicit-feedback epoch, on the device: the P
+    positives (u, i, 1) first, then k P freshly drawn negatives (u, j, 0), each
+    array (P (1 + k),), so one compile serves every epoch. Jitted.
+    """
+
+    @jax.jit
+    def build(key, users, items, sorted_keys, cdf):
+        negatives = sample_negatives(
+            key, users, sorted_keys, cdf, n_negatives, n_retries
+        )  # (P, k)
+        neg_users = jnp.repeat(users, n_negatives)  # (P k,), row-major like negatives
+        targets = jnp.concatenate(
+            [
+                jnp.ones(users.shape, jnp.float32),
+                jnp.zeros(neg_users.shape, jnp.float32),
+            ]
+        )
+        return (
+            jnp.concatenate([users, neg_users]),
+            jnp.concatenate([items, negatives.reshape(-1)]),
+            targets,
+        )
+
+    return build

@@ -26,28 +26,16 @@ consumer (training, the scorers, the recommender, cold start, the hand-written
 backward pass) builds the network from the pieces defined here: the blocks, the
 two sides, the dot factors (:func:`dot_factor`) and the layers after the first
 (:func:`mlp_tail`).
-
-Parameters are split into ``embeddings`` (tables indexed by user or item id, of
-which a batch touches a few rows) and ``dense`` (everything else).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from hybridrec_jax.config import ModelConfig
 from hybridrec_jax.dropout import dropout
-
-Params = dict[str, Any]
-Features = dict[str, jax.Array]  # {"user": (U, F_u), "item": (I, F_i)}
-Rows = dict[str, jax.Array]  # embedding_rows: {"user": (B, d), ...}
-
-SIDES = ("user", "item")
-#: The id tables of each side: the MLP embedding, the dot factor, the bias.
-SIDE_TABLES = {side: (side, f"{side}_dot", f"{side}_bias") for side in SIDES}
+from hybridrec_jax.model.params import Features, Params, Rows, embedding_rows
 
 ACTIVATION_FUNCTIONS = {
     "relu": jax.nn.relu,
@@ -55,77 +43,6 @@ ACTIVATION_FUNCTIONS = {
     "tanh": jnp.tanh,
     "identity": lambda z: z,
 }
-
-
-def input_width(cfg: ModelConfig, n_user_features: int, n_item_features: int) -> int:
-    """D_0, the width of a^0 = [P_u ; Q_i ; x_u ; x_i]."""
-    content = n_user_features + n_item_features if cfg.use_features else 0
-    return 2 * cfg.embedding_dim + content
-
-
-def init_params(
-    key: jax.Array,
-    cfg: ModelConfig,
-    n_users: int,
-    n_items: int,
-    n_user_features: int,
-    n_item_features: int,
-    global_mean: float = 0.0,
-) -> Params:
-    """Random parameters: N(0, init_scale^2) embeddings, Glorot-uniform layers.
-
-    Args:
-        key: a ``jax.random.key``.
-        cfg: the model configuration.
-        n_users, n_items: U and I, the rows of the id tables.
-        n_user_features, n_item_features: F_u and F_i, the content widths.
-        global_mean: mu, the starting value of the head's bias b.
-
-    Returns:
-        {"embeddings": {"user": P (U, d), "item": Q (I, d), "user_dot": P' (U, k),
-        "item_dot": Q' (I, k), "user_bias": b_u (U,), "item_bias": b_i (I,)},
-        "dense": {"layers": [{"W": (D_l, D_{l+1}), "b": (D_{l+1},)}, ...],
-        "head": {"w": (D_L,), "b": ()}, "user_feature_dot": V_U (F_u, k),
-        "item_feature_dot": V_I (F_i, k)}}, all float32. Without content
-        features F_u = F_i = 0 in the V maps.
-
-    >>> p = init_params(jax.random.key(0), ModelConfig.tiny(), 5, 7, 3, 2)
-    >>> p["embeddings"]["user"].shape, p["dense"]["layers"][0]["W"].shape
-    ((5, 4), (13, 8))
-    """
-    keys = iter(jax.random.split(key, 8 + len(cfg.hidden_dims)))
-    glorot = jax.nn.initializers.glorot_uniform()
-
-    def normal(shape):
-        return cfg.init_scale * jax.random.normal(next(keys), shape, jnp.float32)
-
-    d, k = cfg.embedding_dim, cfg.dot_dim
-    embeddings = {
-        "user": normal((n_users, d)),  # P
-        "item": normal((n_items, d)),  # Q
-        "user_dot": normal((n_users, k)),  # P'
-        "item_dot": normal((n_items, k)),  # Q'
-        "user_bias": jnp.zeros((n_users,), jnp.float32),  # b_u
-        "item_bias": jnp.zeros((n_items,), jnp.float32),  # b_i
-    }
-    layers = []
-    width = input_width(cfg, n_user_features, n_item_features)
-    for out in cfg.hidden_dims:
-        layers.append({"W": glorot(next(keys), (width, out)), "b": jnp.zeros((out,))})
-        width = out
-    f_u = n_user_features if cfg.use_features else 0
-    f_i = n_item_features if cfg.use_features else 0
-    dense = {
-        "layers": layers,
-        "head": {
-            # A zero-width a^L (no MLP, no input) gets an empty head vector.
-            "w": glorot(next(keys), (width, 1))[:, 0] if width else jnp.zeros((0,)),
-            "b": jnp.asarray(global_mean, jnp.float32),
-        },
-        "user_feature_dot": normal((f_u, k)),  # V_U
-        "item_feature_dot": normal((f_i, k)),  # V_I
-    }
-    return {"embeddings": embeddings, "dense": dense}
 
 
 def dense_layer(a: jax.Array, W: jax.Array, b: jax.Array) -> jax.Array:
@@ -150,6 +67,7 @@ def first_layer_blocks(params: Params, cfg: ModelConfig) -> dict[str, jax.Array]
         content blocks have 0 rows without content features. F_u is read off
         V_U, whose rows are the user's content columns.
 
+    >>> from hybridrec_jax.model import init_params
     >>> p = init_params(jax.random.key(0), ModelConfig.tiny(), 5, 7, 3, 2)
     >>> {k: v.shape for k, v in first_layer_blocks(p, ModelConfig.tiny()).items()}
     {'user': (4, 8), 'item': (4, 8), 'user_content': (3, 8), 'item_content': (2, 8), 'bias': (8,)}
@@ -164,18 +82,6 @@ def first_layer_blocks(params: Params, cfg: ModelConfig) -> dict[str, jax.Array]
         "item_content": W[2 * d + f_u :],
         "bias": b,
     }
-
-
-def embedding_rows(params: Params, users: jax.Array, items: jax.Array) -> Rows:
-    """The rows of every id table a batch touches: P_u, Q_i, P'_u, Q'_i, b_u, b_i.
-
-    Gathered once per batch and shared by the forward pass and the L2 penalty,
-    so that autodiff scatters each table's gradient once, not once per use.
-    Returns {"user": (B, d), "item": (B, d), "user_dot": (B, k), "item_dot":
-    (B, k), "user_bias": (B,), "item_bias": (B,)}.
-    """
-    emb, ids = params["embeddings"], {"user": users, "item": items}
-    return {name: emb[name][ids[side]] for side in SIDES for name in SIDE_TABLES[side]}
 
 
 def content(cfg: ModelConfig, features: Features, side: str, ids: jax.Array):
@@ -369,36 +275,3 @@ def score_block(
     if cfg.dot_dim > 0:
         scores = scores + p @ q.T  # <p_u, q_i>: (c, n)
     return scores
-
-
-def embedding_rows_penalty(rows: Rows) -> jax.Array:
-    """||P_u||^2 + ||Q_i||^2 + ||P'_u||^2 + ||Q'_i||^2 + b_u^2 + b_i^2 per example.
-
-    Only the rows a batch touches (:func:`embedding_rows`) are penalised, once
-    per occurrence, as in the classic SGD objective
-    sum_(u,i) [(y - y_hat)^2 + lambda (||p_u||^2 + ...)]. Shape (B,).
-    """
-    total = rows["user_bias"] ** 2 + rows["item_bias"] ** 2
-    for name in ("user", "item", "user_dot", "item_dot"):
-        total = total + jnp.sum(rows[name] ** 2, axis=-1)
-    return total
-
-
-def dense_weights(params: Params) -> list[jax.Array]:
-    """Every dense weight matrix: W^0..W^{L-1}, w, V_U, V_I (not the biases)."""
-    dense = params["dense"]
-    return [layer["W"] for layer in dense["layers"]] + [
-        dense["head"]["w"],
-        dense["user_feature_dot"],
-        dense["item_feature_dot"],
-    ]
-
-
-def dense_weights_penalty(params: Params) -> jax.Array:
-    """sum_l ||W^l||^2 + ||w||^2 + ||V_U||^2 + ||V_I||^2 (biases are not penalised)."""
-    return sum(jnp.sum(w**2) for w in dense_weights(params))
-
-
-def count_parameters(params: Params) -> int:
-    """The number of scalars in ``params``."""
-    return sum(int(x.size) for x in jax.tree_util.tree_leaves(params))
