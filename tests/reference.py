@@ -28,7 +28,7 @@ def plain_forward(params, cfg, users, items, features):
     emb, dense = params["embeddings"], params["dense"]
     a = plain_input_layer(params, cfg, users, items, features)
     for layer in dense["layers"]:
-        a = ACTIVATIONS[cfg.activation](a @ layer["W"] + layer["b"])
+        a = ACTIVATIONS[cfg.activation](a @ layer["W"] + layer["b"][None, :])
     output = a @ dense["head"]["w"] + dense["head"]["b"]
     if cfg.use_biases:
         output = output + emb["user_bias"][users] + emb["item_bias"][items]

@@ -114,7 +114,7 @@ def test_first_preactivation_equals_the_concatenated_product(
         params = init_params(jax.random.key(2), cfg, n_users, n_items, 0, 0)
     layer = params["dense"]["layers"][0]
     a0 = plain_input_layer(params, cfg, users, items, features)
-    whole = a0 @ layer["W"] + layer["b"]
+    whole = a0 @ layer["W"] + layer["b"][None, :]
     emb = params["embeddings"]
     embedded = jnp.concatenate([emb["user"][users], emb["item"][items]], axis=-1)
     x = jnp.concatenate([content(cfg, features, "user", users),
@@ -129,7 +129,7 @@ def test_first_layer_backward_equals_autodiff_of_the_product():
     from hybridrec_jax.model import first_layer
 
     def plain(e, x, W, b):
-        return jnp.concatenate([e, x], axis=-1) @ W + b
+        return jnp.concatenate([e, x], axis=-1) @ W + b[None, :]
 
     keys = jax.random.split(jax.random.key(5), 5)
     with jax.enable_x64(True):

@@ -74,7 +74,7 @@ def test_tables_sum_to_the_first_layer(tiny_data):
     users, items = jnp.array([0, 4, 4]), jnp.array([7, 7, 2])
     layer = params["dense"]["layers"][0]
     a0 = plain_input_layer(params, cfg, users, items, features)
-    z1 = a0 @ layer["W"] + layer["b"]
+    z1 = a0 @ layer["W"] + layer["b"][None, :]
     np.testing.assert_allclose(h_user[users] + h_item[items], z1, rtol=1e-5, atol=1e-5)
 
 

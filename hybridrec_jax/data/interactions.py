@@ -70,8 +70,8 @@ def spectral_factors(
     small = times_transposed(basis).T  # (r, I) = Q^T R~
     u_small, s, vt = jnp.linalg.svd(small, full_matrices=False)
     root = jnp.sqrt(s[:dim])
-    f_user = np.asarray((basis @ u_small)[:, :dim] * root, np.float64)
-    f_item = np.asarray(vt[:dim].T * root, np.float64)
+    f_user = np.asarray((basis @ u_small)[:, :dim] * root[None, :], np.float64)
+    f_item = np.asarray(vt[:dim].T * root[None, :], np.float64)
     # Fix each component's sign so the result does not depend on the QR's choice.
     sign = np.where(f_item.sum(axis=0) < 0, -1.0, 1.0)
     return f_user * sign, f_item * sign
