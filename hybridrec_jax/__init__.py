@@ -45,7 +45,6 @@ from hybridrec_jax.serve.checkpoint import (
     save_checkpoint,
 )
 from hybridrec_jax.serve.coldstart import (
-    cold_item_split,
     feature_popularity,
     with_new_entities,
     zero_entity_rows,
@@ -105,7 +104,6 @@ __all__ = [
     "recommend_all",
     "with_new_entities",
     "zero_entity_rows",
-    "cold_item_split",
     "feature_popularity",
     "Batch",
     "BiasBaseline",

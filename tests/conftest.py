@@ -7,9 +7,8 @@ from pathlib import Path
 import jax
 import pytest
 
-from benchmarks.common import find_data
 from hybridrec_jax import ModelConfig, SyntheticConfig, TrainConfig, load_synthetic
-from hybridrec_jax.data import random_split
+from hybridrec_jax.data import find_data, random_split
 
 
 @pytest.fixture(scope="session")

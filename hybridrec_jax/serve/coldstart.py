@@ -80,28 +80,6 @@ def zero_entity_rows(
     return {**params, "embeddings": embeddings}
 
 
-def cold_item_split(
-    dataset: Dataset, fraction: float = 0.2, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Hold out ``fraction`` of the rated items with all their interactions.
-
-    Returns (train_rows, test_rows, cold) with ``cold`` the (I,) bool mask of the
-    held-out items; no interaction of a cold item is in ``train_rows``.
-
-    >>> from hybridrec_jax.data.dataset import tiny_dataset
-    >>> train, test, cold = cold_item_split(tiny_dataset(), 0.5, seed=0)
-    >>> len(train) + len(test), int(cold.sum())
-    (3, 1)
-    """
-    rated = np.unique(dataset.item)
-    rng = np.random.default_rng(seed)
-    n_cold = max(1, int(round(fraction * len(rated))))
-    cold = np.zeros(dataset.n_items, bool)
-    cold[rng.choice(rated, n_cold, replace=False)] = True
-    is_cold = cold[dataset.item]
-    return np.flatnonzero(~is_cold), np.flatnonzero(is_cold), cold
-
-
 def feature_popularity(
     train: Dataset, l2: float = 1.0, items: np.ndarray | None = None
 ) -> np.ndarray:
