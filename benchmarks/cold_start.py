@@ -33,11 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import find_data, write_results  # noqa: E402
 from hybridrec_jax import SyntheticConfig, TrainConfig, load_synthetic  # noqa: E402
 from hybridrec_jax.config import ImplicitConfig  # noqa: E402
-from hybridrec_jax.data import load_ml100k  # noqa: E402
+from hybridrec_jax.data import (  # noqa: E402
+    cold_start_split,
+    held_out_mask,
+    load_ml100k,
+)
 from hybridrec_jax.evaluate.ranking import evaluate_full_ranking  # noqa: E402
 from hybridrec_jax.evaluate.ratings import device_features  # noqa: E402
 from hybridrec_jax.serve.coldstart import (  # noqa: E402
-    cold_item_split,
     feature_popularity,
     zero_entity_rows,
 )
@@ -107,7 +110,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         data = load_ml100k(data_dir)
     data = dataclasses.replace(data, rating=np.ones_like(data.rating))
-    train_rows, test_rows, cold = cold_item_split(data, args.cold_fraction, args.seed)
+    train_rows, test_rows = cold_start_split(
+        data, "item", args.cold_fraction, args.seed
+    )
+    cold = held_out_mask(data.item[test_rows], data.n_items)  # (I,)
     train, test = data.subset(train_rows), data.subset(test_rows)
     setting = (
         f"{data.name}: {int(cold.sum())} of {data.n_items} items cold "

@@ -1,5 +1,7 @@
 """Shared plumbing for the benchmark scripts: environment facts and result files.
 
+Data folders are found by :func:`hybridrec_jax.data.find_data` (re-exported).
+
 Every benchmark writes ``benchmarks/results/<name>.json`` (for scripts) and
 ``<name>.md`` (for people) with its command, versions, device, configuration and
 figures.
@@ -17,20 +19,11 @@ from pathlib import Path
 
 import jax
 
-from hybridrec_jax.data import default_data_dir
+from hybridrec_jax.data import find_data  # re-exported for the benchmark scripts
+
+__all__ = ["RESULTS", "environment", "find_data", "timed", "write_results"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
-REPO = Path(__file__).resolve().parents[1]
-
-
-def find_data(name: str, given: str | Path | None = None) -> Path | None:
-    """``given``, else ``$HYBRIDREC_DATA/<name>``, else ``../shared/data/<name>``
-    beside the checkout; None where none of them is a folder."""
-    if given:
-        return Path(given)
-    found = default_data_dir(name)  # $HYBRIDREC_DATA, as the library looks
-    beside = REPO.parent / "shared" / "data" / name
-    return found or (beside if beside.is_dir() else None)
 
 
 def environment() -> dict:

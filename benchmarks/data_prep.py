@@ -1,7 +1,9 @@
 """Seconds and peak memory of data preparation: real copies and 25 million rows.
 
-    python benchmarks/data_prep.py                 # ML-100K, NCF ML-1M, 25M rows
-    python benchmarks/data_prep.py --small         # 1M synthetic rows
+    python -m benchmarks.data_prep                 # ML-100K, NCF ML-1M, 25M rows
+    python -m benchmarks.data_prep --small         # 1M synthetic rows
+
+(from the repository root, so that ``benchmarks`` is importable).
 
 Cases:
 - ``ml-100k``: read and prepare the ML-100K folder (if found);
@@ -31,9 +33,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import RESULTS, write_results
+from hybridrec_jax.data import find_data
 
-from benchmarks.common import RESULTS, find_data, write_results  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]  # the child runs from here
 
 FULL_ROWS = 25_000_000
 SMALL_ROWS = 1_000_000
@@ -140,8 +143,10 @@ def run_case(case: str, n_rows: int) -> dict:
 
 def run_in_child(case: str, n_rows: int) -> dict:
     """``run_case`` in a fresh interpreter, so peak memory is the case's own."""
+    args = ["--case", case, "--rows", str(n_rows)]
     done = subprocess.run(
-        [sys.executable, __file__, "--case", case, "--rows", str(n_rows)],
+        [sys.executable, "-m", "benchmarks.data_prep", *args],
+        cwd=REPO,
         capture_output=True,
         text=True,
         check=False,

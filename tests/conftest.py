@@ -7,13 +7,12 @@ from pathlib import Path
 import jax
 import pytest
 
+from hybridrec_jax import ModelConfig, SyntheticConfig, TrainConfig, load_synthetic
+from hybridrec_jax.data import find_data, random_split
+
 # Strict JAX: an implicit broadcast of a lower-rank array ((B, D) + (D,)) is an
 # error in the tests, so every broadcast in the library is written out.
 jax.config.update("jax_numpy_rank_promotion", "raise")
-
-from benchmarks.common import find_data
-from hybridrec_jax import ModelConfig, SyntheticConfig, TrainConfig, load_synthetic
-from hybridrec_jax.data import random_split
 
 
 @pytest.fixture(scope="session")

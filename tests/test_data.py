@@ -1,4 +1,5 @@
-"""Data: synthetic generator, preparation, ML-100K loader, splits, bad input."""
+"""Data: synthetic generator, preparation, ML-100K loader, splits, bad input, the
+one table reader, the one NAME=VALUE parser and the data finder."""
 
 from __future__ import annotations
 
@@ -10,16 +11,22 @@ from hybridrec_jax.data import (
     DataError,
     FeatureSpec,
     SyntheticConfig,
+    assignments,
+    catalog,
     encode,
+    find_data,
     fit_encoder,
     from_tables,
     load_ml100k,
     load_synthetic,
     ml100k_fold,
+    parse_assignments,
     random_split,
     synthetic_tables,
 )
-from hybridrec_jax.data.movielens import read_delimited
+from hybridrec_jax.data.ml1m import read_ml1m_ratings
+from hybridrec_jax.data.movielens_csv import read_ratings_csv
+from hybridrec_jax.data.readers import read_table
 
 
 def test_synthetic_is_deterministic_by_seed():
@@ -162,8 +169,11 @@ def test_missing_file_names_it(tmp_path):
 
 def test_wrong_separator_names_file_and_line(write):
     path = write("u.data", b"1\t2\t3\t4\n1,2,3,4\n")
-    with pytest.raises(DataError, match=r"u\.data, row 2: expected 4 fields"):
-        read_delimited(path, sep="\t", names=["a", "b", "c", "d"])
+    with pytest.raises(
+        DataError,
+        match=r"u\.data, row 2: wrong number of fields: expected 4 .* found 1",
+    ):
+        read_table(path, sep="\t", names=["a", "b", "c", "d"])
 
 
 def test_non_numeric_rating_names_row_and_column(write, tmp_path):
@@ -181,10 +191,123 @@ def test_out_of_range_rating(write, tmp_path):
 def test_bad_encoding_names_line(write):
     path = write("u.user", b"1|24|M|technician|85711\n2|53|F|\xe9t\xe9|94043\n")
     with pytest.raises(DataError, match=r"row 2.*not valid utf-8"):
-        read_delimited(path, sep="|", names=list("abcde"))
+        read_table(path, sep="|", names=list("abcde"))
 
 
 def test_empty_file(write):
     path = write("u.data", b"")
     with pytest.raises(DataError, match="file is empty"):
-        read_delimited(path, sep="\t", names=["a"])
+        read_table(path, sep="\t", names=["a"])
+
+
+# ---- the one reader: short lines, line numbers, text columns, Parquet ----------
+
+
+def test_short_line_is_found_past_blank_lines_and_quotes(write):
+    path = write("u.user", b"1|2|3\n\n4|5\n")
+    # Line 3 of the file (line 2 is blank) has 2 of 3 fields.
+    with pytest.raises(DataError, match=r"u\.user, row 3: .*expected 3 .* found 2"):
+        read_table(path, sep="|", names=["a", "b", "c"])
+    # A quoted comma is no separator: line 3 is the short one, not line 2.
+    path = write("t.csv", b'a,b,c\n1,"x, y",3\n4,5\n')
+    with pytest.raises(DataError, match=r"t\.csv, row 3: .*expected 3 .* found 2"):
+        read_table(path, quoted=True)
+    # A line whose last field is empty has every field: it is no error.
+    path = write("items.tsv", b"a\tb\tc\n1\t2\t\n")
+    table = read_table(path)
+    assert table.shape == (1, 3) and np.isnan(table["c"].iloc[0])
+
+
+@pytest.mark.parametrize(
+    "name, content, line",
+    [
+        ("u.data", b"1\t2\t3\t4\n1\t3\t5\n", 2),
+        ("ratings.dat", b"1::2::3::4\n1::3::5\n", 2),
+        ("ratings.csv", b"userId,movieId,rating,timestamp\n1,2,3,4\n1,3,5\n", 3),
+    ],
+)
+def test_every_loader_reports_a_short_line_alike(write, tmp_path, name, content, line):
+    """ML-100K, ML-1M and the CSV releases all read through the one reader."""
+    path = write(name, content)
+    readers = {
+        "u.data": lambda: load_ml100k(tmp_path),
+        "ratings.dat": lambda: read_ml1m_ratings(path),
+        "ratings.csv": lambda: read_ratings_csv(path),
+    }
+    message = rf"{name}, row {line}: wrong number of fields: expected 4 .* found 3"
+    with pytest.raises(DataError, match=message):
+        readers[name]()
+
+
+def test_numbers_and_text_columns(write):
+    path = write("u.user", b"1|02460|1.5\n2|55117|2\n\n3|7|z oops\n")
+    table = read_table(path, sep="|", names=["user", "zip", "s"], text=("zip",))
+    assert table["zip"].tolist() == ["02460", "55117", "7"]  # leading zero kept
+    assert table["user"].tolist() == [1, 2, 3]
+    with pytest.raises(
+        DataError, match=r"row 4, column 's': expected a number, found 'z oops'"
+    ):
+        read_table(path, sep="|", names=["user", "zip", "s"], numeric=("s",))
+
+
+def test_parquet_goes_through_the_same_checks(tmp_path):
+    frame = pd.DataFrame({"userId": [1, 2, 3], "stars": ["4", "5", "five"]})
+    frame.to_parquet(tmp_path / "r.parquet")
+    table = read_table(tmp_path / "r.parquet", aliases={"userId": "user"})
+    assert list(table.columns) == ["user", "stars"]
+    with pytest.raises(DataError, match=r"r\.parquet, row 3, column 'stars'"):
+        read_table(tmp_path / "r.parquet", numeric=("stars",))
+    with pytest.raises(DataError, match=r"column 'item': missing column"):
+        read_table(tmp_path / "r.parquet", required=("item",))
+    table = read_table(tmp_path / "r.parquet", numeric=("userId",))
+    assert table["userId"].dtype == np.float64
+
+
+# ---- the one NAME=VALUE parser -------------------------------------------------
+
+
+def test_parse_assignments_keeps_every_pair():
+    assert parse_assignments(" a=1 ,, b = x ,c=,d=e=f") == {
+        "a": "1", "b": "x", "c": "", "d": "e=f",
+    }  # fmt: skip
+    assert parse_assignments("") == {}
+    for bad in ("a=1,b", "=1", "a=1, =2"):
+        with pytest.raises(ValueError, match=r"expected NAME=VALUE.*got"):
+            parse_assignments(bad)
+
+
+def test_both_command_line_parsers_are_the_one_parser():
+    from hybridrec_jax.serve import recommend
+
+    assert recommend.parse_feature_values is assignments.parse_feature_values
+    assert recommend.parse_feature_values("age=25,gender=F,zip=0") == {
+        "age": "25", "gender": "F", "zip": "0",
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="feature values: .*'age=25,gender=F'"):
+        recommend.parse_feature_values("age")
+    assert catalog.CSVOptions.from_text("user=uid, item=iid,rating=s").columns == {
+        "user": "uid", "item": "iid", "rating": "s",
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="column mapping: 'movie'.*not one of"):
+        assignments.parse_columns("user=uid,movie=mid")
+
+
+# ---- the data finder ------------------------------------------------------------
+
+
+def test_find_data_looks_at_given_then_environment_then_shared(tmp_path, monkeypatch):
+    # The checkout's sibling shared/data, as for /work/main beside /work/shared.
+    assert catalog.SHARED_DATA == catalog.CHECKOUT.parent / "shared" / "data"
+    assert (catalog.CHECKOUT / "hybridrec_jax" / "data" / "catalog.py").is_file()
+    env, shared = tmp_path / "env", tmp_path / "shared" / "data"
+    (env / "ml-100k").mkdir(parents=True)
+    (shared / "ml-100k").mkdir(parents=True)
+    (shared / "ml-1m-partial").mkdir()
+    monkeypatch.setattr(catalog, "SHARED_DATA", shared)
+    monkeypatch.setenv("HYBRIDREC_DATA", str(env))
+    assert find_data("ml-100k", tmp_path / "mine") == tmp_path / "mine"
+    assert find_data("ml-100k") == env / "ml-100k"
+    assert find_data("ml-1m") == shared / "ml-1m-partial"  # the known alternative
+    monkeypatch.delenv("HYBRIDREC_DATA")
+    assert find_data("ml-100k") == shared / "ml-100k"
+    assert find_data("ml-25m") is None

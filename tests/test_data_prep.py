@@ -22,6 +22,7 @@ import pytest
 from hybridrec_jax.cli import main
 from hybridrec_jax.data import (
     DataError,
+    Dataset,
     FeatureSpec,
     SyntheticConfig,
     cold_start_split,
@@ -30,6 +31,7 @@ from hybridrec_jax.data import (
     fit_encoder,
     fit_features,
     from_tables,
+    held_out_mask,
     k_core,
     kfold_split,
     leave_one_out,
@@ -291,6 +293,68 @@ def test_leave_one_out_holds_out_each_users_latest(synthetic):
     assert (ds.timestamp[test] >= latest.loc[ds.user[test]].to_numpy()).all()
 
 
+def _toy(user, timestamp=None, item=None, n_items=None) -> Dataset:
+    """A Dataset of just these interactions (no content features)."""
+    user = np.asarray(user)
+    item = np.arange(len(user)) if item is None else np.asarray(item)
+    n_users, n_items = int(user.max()) + 1, n_items or int(item.max()) + 1
+    return Dataset(
+        user=user,
+        item=item,
+        rating=np.ones(len(user), np.float32),
+        user_features=np.zeros((n_users, 0), np.float32),
+        item_features=np.zeros((n_items, 0), np.float32),
+        user_ids=np.arange(n_users),
+        item_ids=np.arange(n_items),
+        timestamp=None if timestamp is None else np.asarray(timestamp, np.int64),
+        name="toy",
+    )
+
+
+def test_leave_one_out_ties_and_single_interaction_users():
+    #        row:   0  1  2  3  4  5  6  7
+    ds = _toy(user=[0, 0, 0, 1, 1, 2, 3, 3], timestamp=[5, 9, 9, 2, 1, 7, 4, 4])
+    kept, held = leave_one_out(ds)
+    # user 0: rows 1 and 2 tie at t=9, the later row (2) goes; user 1: row 3
+    # (t=2 > 1); user 2 has one interaction and keeps it; user 3: a tie, row 7.
+    assert held.tolist() == [2, 3, 7]
+    assert kept.tolist() == [0, 1, 4, 5, 6]
+    # With timestamps the seed changes nothing: the rule is deterministic.
+    assert leave_one_out(ds, seed=3)[1].tolist() == [2, 3, 7]
+
+
+def test_leave_one_out_equals_a_per_user_loop(synthetic):
+    ds, _ = synthetic
+    coarse = dataclasses.replace(ds, timestamp=ds.timestamp // 10**7)  # many ties
+    assert len(np.unique(coarse.timestamp)) < 100
+    want = []
+    for user in np.unique(coarse.user):
+        rows = np.flatnonzero(coarse.user == user)
+        if len(rows) >= 2:
+            want.append(max(rows, key=lambda r: (coarse.timestamp[r], r)))
+    kept, held = leave_one_out(coarse)
+    assert held.tolist() == sorted(want)
+    _is_partition(kept, held, ds.n_interactions)
+
+
+def test_leave_one_out_without_timestamps_needs_a_seed():
+    ds = _toy(user=[0, 0, 0, 0, 1, 2, 2])
+    with pytest.raises(DataError, match="needs timestamps.*pass seed="):
+        leave_one_out(ds)
+    kept, held = leave_one_out(ds, seed=0)
+    assert len(held) == 2 and len(kept) == 5  # users 0 and 2; user 1 keeps its row
+    assert ds.user[held].tolist() == [0, 2]
+    _is_partition(kept, held, 7)
+    np.testing.assert_array_equal(leave_one_out(ds, seed=0)[1], held)  # reproducible
+    # Uniform over a user's rows: over 400 seeds each of user 0's 4 rows is held
+    # out about 100 times (binomial sd 8.7), and user 1's row never.
+    counts = np.bincount(
+        [leave_one_out(ds, seed=s)[1][0] for s in range(400)], minlength=7
+    )
+    assert counts[4:].sum() == 0
+    assert counts[:4].min() > 60 and counts[:4].max() < 140, counts
+
+
 def test_time_split_trains_strictly_before_testing(synthetic):
     ds, _ = synthetic
     train, test = time_split(ds, 0.25)
@@ -309,6 +373,34 @@ def test_cold_start_split_hides_whole_items_or_users(synthetic, side):
     again, _ = cold_start_split(ds, side, 0.2, seed=1)
     other, _ = cold_start_split(ds, side, 0.2, seed=2)
     assert np.array_equal(train, again) and not np.array_equal(train, other)
+
+
+def test_cold_start_split_draws_the_documented_ids():
+    # Items 0..9 occur twice each; items 10 and 11 never occur, so never drawn.
+    ds = _toy(user=np.zeros(20, int), item=np.repeat(np.arange(10), 2), n_items=12)
+    train, test = cold_start_split(ds, "item", 0.2, seed=0)
+    # n = max(1, round(0.2 * 10)) = 2 ids; default_rng(0).choice(10, 2,
+    # replace=False) = [7, 6], pinned from the former serve.coldstart
+    # cold_item_split (a permutation would give [4, 6]): the cold-start
+    # benchmark keeps its item set.
+    assert sorted(set(ds.item[test].tolist())) == [6, 7]
+    assert test.tolist() == [12, 13, 14, 15]
+    _is_partition(train, test, 20)
+    cold = held_out_mask(ds.item[test], ds.n_items)
+    assert np.flatnonzero(cold).tolist() == [6, 7] and cold.shape == (12,)
+    _, test = cold_start_split(ds, "item", 0.01, seed=0)  # round(0.1) = 0 -> 1
+    assert len(np.unique(ds.item[test])) == 1
+    with pytest.raises(ValueError, match="leave none to train"):
+        cold_start_split(ds, "item", 0.99, seed=0)  # round(9.9) = 10 of 10
+    with pytest.raises(ValueError, match="side must be"):
+        cold_start_split(ds, "movie", 0.2, seed=0)
+
+
+def test_held_out_mask():
+    assert held_out_mask(np.array([3, 0, 3]), 5).tolist() == [
+        True, False, False, True, False,
+    ]  # fmt: skip
+    assert not held_out_mask(np.array([], int), 2).any()
 
 
 def test_kfold_covers_every_row_once(synthetic):

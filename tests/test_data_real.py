@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.common import find_data
 from hybridrec_jax.data import (
+    find_data,
     load_ml1m,
     load_movielens_csv,
     load_ncf_ml1m,

@@ -1,10 +1,12 @@
 """Data: loading, preparation, splits and the built-in synthetic data set."""
 
+from hybridrec_jax.data.assignments import parse_assignments
 from hybridrec_jax.data.catalog import (
     DATASETS,
     SPLITS,
     CSVOptions,
     default_data_dir,
+    find_data,
     prepare_named,
     split_rows,
 )
@@ -44,6 +46,7 @@ from hybridrec_jax.data.prepare import (
 )
 from hybridrec_jax.data.splits import (
     cold_start_split,
+    held_out_mask,
     kfold_split,
     leave_one_out,
     random_split,
@@ -78,8 +81,10 @@ __all__ = [
     "drop_invalid_interactions",
     "encode",
     "fit_encoder",
+    "find_data",
     "fit_features",
     "from_tables",
+    "held_out_mask",
     "infer_feature_specs",
     "k_core",
     "kfold_split",
@@ -94,6 +99,7 @@ __all__ = [
     "ml100k_tables",
     "ml1m_tables",
     "movielens_csv_tables",
+    "parse_assignments",
     "prepare_interactions",
     "prepare_ml100k",
     "prepare_ml1m",

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hybridrec_jax.data.assignments import parse_columns
 from hybridrec_jax.data.dataset import Dataset
-from hybridrec_jax.data.generic import parse_columns, prepare_interactions
+from hybridrec_jax.data.generic import prepare_interactions
 from hybridrec_jax.data.ml1m import prepare_ml1m
 from hybridrec_jax.data.movielens import ML100K_FOLDS, ml100k_fold, prepare_ml100k
 from hybridrec_jax.data.movielens_csv import prepare_movielens_csv
@@ -37,6 +38,9 @@ SPLITS = (
 # Folder names tried under $HYBRIDREC_DATA for each data set.
 FOLDER_NAMES = {"ml-1m": ("ml-1m", "ml-1m-partial")}
 RATINGS_FILES = ("ratings.csv", "ratings.tsv", "ratings.parquet", "interactions.csv")
+# The folder above the package: the git checkout for an editable install.
+CHECKOUT = Path(__file__).resolve().parents[2]
+SHARED_DATA = CHECKOUT.parent / "shared" / "data"
 
 
 @dataclass(frozen=True)
@@ -62,13 +66,47 @@ class CSVOptions:
 
 
 def default_data_dir(name: str) -> Path | None:
-    """``$HYBRIDREC_DATA/<name>`` (or a known alternative name) if it exists."""
+    """``$HYBRIDREC_DATA/<name>`` (or a known alternative name) if it exists.
+
+    Args:
+        name: the data set's folder name, e.g. "ml-1m" (also "ml-1m-partial").
+
+    Returns:
+        The folder, or None when ``$HYBRIDREC_DATA`` is unset or holds none.
+    """
     root = os.environ.get("HYBRIDREC_DATA")
-    if not root:
-        return None
+    return _folder_in(Path(root), name) if root else None
+
+
+def find_data(name: str, given: str | Path | None = None) -> Path | None:
+    """Where the unpacked copy of data set ``name`` is, for tests and benchmarks.
+
+    Looks at ``given``, then ``$HYBRIDREC_DATA/<name>``, then
+    ``<checkout>/../shared/data/<name>`` (the checkout being the folder above
+    the package, for an editable install); ``ml-1m`` also answers to
+    ``ml-1m-partial``. See README "Data sets".
+
+    Args:
+        name: the folder name, e.g. "ml-100k" or "ncf-ml-1m".
+        given: a folder the caller chose (e.g. ``--data-dir``); returned as is,
+            even when it is not a folder, so that the loader's error names it.
+
+    Returns:
+        The folder, or None when ``given`` is None and neither of the others
+        is a folder.
+
+    >>> str(find_data("ml-100k", "my/copy"))
+    'my/copy'
+    """
+    if given:
+        return Path(given)
+    return default_data_dir(name) or _folder_in(SHARED_DATA, name)
+
+
+def _folder_in(root: Path, name: str) -> Path | None:
     for folder in FOLDER_NAMES.get(name, (name,)):
-        if (Path(root) / folder).is_dir():
-            return Path(root) / folder
+        if (root / folder).is_dir():
+            return root / folder
     return None
 
 

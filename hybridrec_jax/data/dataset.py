@@ -1,4 +1,4 @@
-"""The prepared data set that every model function consumes (DESIGN.md section 2).
+"""The prepared data set that every model function consumes (README "Data sets").
 
 Interactions are three aligned arrays (user, item, rating). Content features stay
 per user and per item, ``user_features`` of shape (U, F_u) and ``item_features`` of

@@ -25,39 +25,11 @@ TableSource = str | Path | pd.DataFrame
 MAX_CATEGORIES = 100
 
 
-def parse_columns(text: str) -> dict[str, str]:
-    """'user=uid,item=movie' -> {'user': 'uid', 'item': 'movie'}.
-
-    >>> parse_columns("user=uid, rating=stars")
-    {'user': 'uid', 'rating': 'stars'}
-    """
-    mapping = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, value = part.partition("=")
-        if not sep or key.strip() not in ("user", "item", "rating", "timestamp"):
-            raise ValueError(
-                f"column mapping {part!r}: expected NAME=COLUMN with NAME one of "
-                "user, item, rating, timestamp"
-            )
-        mapping[key.strip()] = value.strip()
-    return mapping
-
-
-def read_any(source: TableSource, *, sep: str | None = None) -> pd.DataFrame:
-    """A DataFrame as is, or a file by its suffix (.parquet; .tsv; else CSV)."""
+def _as_table(source: TableSource, sep: str | None) -> pd.DataFrame:
+    """A DataFrame as is; a file through :func:`read_table` (CSV quoting on)."""
     if isinstance(source, pd.DataFrame):
         return source
-    path = Path(source)
-    if path.suffix in (".parquet", ".pq"):
-        if not path.is_file():
-            raise DataError("file not found", path=str(path))
-        try:
-            return pd.read_parquet(path)
-        except Exception as err:  # pyarrow raises several error types
-            raise DataError(f"cannot read Parquet: {err}", path=str(path)) from err
-    if sep is None:
-        sep = "\t" if path.suffix in (".tsv", ".tab") else ","
-    return read_table(path, sep=sep, quoted=True)
+    return read_table(source, sep=sep, quoted=True)
 
 
 def infer_feature_specs(
@@ -102,7 +74,7 @@ def _side(
 ) -> tuple[pd.DataFrame | None, list[FeatureSpec]]:
     if source is None:
         return None, []
-    table = read_any(source, sep=sep)
+    table = _as_table(source, sep=sep)
     if key_column not in table.columns:
         where = {} if isinstance(source, pd.DataFrame) else {"path": str(source)}
         raise DataError(
@@ -166,7 +138,7 @@ def prepare_interactions(
     (2, (1.0, 10.0))
     """
     columns = dict(columns or {})
-    table = read_any(ratings, sep=sep)
+    table = _as_table(ratings, sep=sep)
     where = {} if isinstance(ratings, pd.DataFrame) else {"path": str(ratings)}
     if len(table) == 0:
         raise DataError("the ratings table is empty", **where)

@@ -14,15 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hybridrec_jax.data.checks import check_ids, check_ratings, check_unique
 from hybridrec_jax.data.dataset import Dataset
 from hybridrec_jax.data.encoders import FeatureSpec
 from hybridrec_jax.data.prepare import DataError
-from hybridrec_jax.data.readers import (
-    check_ids,
-    check_ratings,
-    check_unique,
-    read_table,
-)
+from hybridrec_jax.data.readers import read_table
 from hybridrec_jax.data.tables import Preparation, from_tables
 
 ML1M_RATING_FILES = ("ratings.dat", "ratings.csv", "ratings_no_timestamp.csv")
@@ -82,6 +78,7 @@ def read_users_dat(path: str | Path) -> pd.DataFrame:
         sep="::",
         names=["user", "gender", "age", "occupation", "zip"],
         numeric=("user", "age", "occupation"),
+        text=("gender", "zip"),
         encoding="latin-1",
     )
     check_ids(users, ("user", "age", "occupation"), path)

@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hybridrec_jax.data.checks import check_ids, check_ratings
 from hybridrec_jax.data.dataset import Dataset
 from hybridrec_jax.data.encoders import FeatureSpec
 from hybridrec_jax.data.prepare import DataError
+from hybridrec_jax.data.readers import read_table
 from hybridrec_jax.data.tables import Preparation, from_tables
 
 ML100K_FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
@@ -37,99 +39,58 @@ ML100K_ITEM_FEATURES = [
 ]
 
 
-def read_delimited(
-    path: Path,
-    *,
-    sep: str,
-    names: list[str],
-    numeric: tuple[str, ...] = (),
-    encoding: str = "utf-8",
-) -> pd.DataFrame:
-    """Read a header-less delimited file, checking the column count and numbers.
-
-    Raises:
-        DataError: the file is missing or empty, a line has the wrong number of
-            fields (often a wrong separator), a numeric column holds text, or the
-            bytes are not valid in ``encoding``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError("file not found", path=str(path))
-    try:
-        text = path.read_bytes().decode(encoding)
-    except UnicodeDecodeError as err:
-        line = path.read_bytes()[: err.start].count(b"\n") + 1
-        raise DataError(
-            f"bytes not valid {encoding} at line {line} (byte {err.start}); "
-            "pass the file's encoding",
-            path=str(path),
-            row=line,
-        ) from err
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if not lines:
-        raise DataError("file is empty", path=str(path))
-    rows = [ln.split(sep) for ln in lines]
-    for number, fields in enumerate(rows, start=1):
-        if len(fields) != len(names):
-            raise DataError(
-                f"expected {len(names)} fields separated by {sep!r}, found "
-                f"{len(fields)}; is the separator right?",
-                path=str(path),
-                row=number,
-            )
-    table = pd.DataFrame(rows, columns=names)
-    for column in numeric:
-        converted = pd.to_numeric(table[column], errors="coerce")
-        bad = converted.isna() & table[column].str.strip().ne("")
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(
-                f"expected a number, found {table[column].iloc[row]!r}",
-                path=str(path),
-                row=row + 1,
-                column=column,
-            )
-        table[column] = converted
-    return table
-
-
 def _read_ratings(path: Path) -> pd.DataFrame:
-    table = read_delimited(
+    """(user, item, rating, timestamp) of ``u.data`` or a fold file, checked."""
+    table = read_table(
         path,
         sep="\t",
         names=["user", "item", "rating", "timestamp"],
         numeric=("user", "item", "rating", "timestamp"),
     )
-    bad = ~table["rating"].between(1, 5)
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(
-            f"rating {table['rating'].iloc[row]} outside 1..5",
-            path=str(path),
-            row=row + 1,
-            column="rating",
-        )
+    check_ids(table, ("user", "item", "timestamp"), path)
+    check_ratings(table, (1.0, 5.0), path)
     return table.astype({"user": np.int64, "item": np.int64, "timestamp": np.int64})
 
 
 def ml100k_tables(data_dir: str | Path) -> tuple[pd.DataFrame, ...]:
-    """Raw (ratings, users, items) tables of ML-100K, with parsed year and genres."""
+    """Raw (ratings, users, items) tables of ML-100K, with parsed year and genres.
+
+    Args:
+        data_dir: the unpacked ``ml-100k`` folder (``u.data``, ``u.user``,
+            ``u.item``).
+
+    Returns:
+        ratings (user, item, timestamp int64; rating float64), users (user
+        int64, age float64, gender, occupation, zip and zip_region as text),
+        items (item int64, title, release, the 19 genre flags, year float64,
+        genres as lists of names).
+
+    Raises:
+        DataError: a file is missing or malformed, naming the file, line and
+            column (see :func:`~hybridrec_jax.data.readers.read_table`).
+    """
     data_dir = Path(data_dir)
     ratings = _read_ratings(data_dir / "u.data")
-    users = read_delimited(
+    users = read_table(
         data_dir / "u.user",
         sep="|",
         names=["user", "age", "gender", "occupation", "zip"],
         numeric=("user", "age"),
+        text=("gender", "occupation", "zip"),
     )
+    check_ids(users, ("user",), data_dir / "u.user")
+    users = users.astype({"user": np.int64})
     users["zip_region"] = users["zip"].str.strip().str[:1]
-    items = read_delimited(
+    items = read_table(
         data_dir / "u.item",
         sep="|",
         names=["item", "title", "release", "video_release", "url", *ML100K_GENRES],
         numeric=("item", *ML100K_GENRES),
+        text=("title", "release", "video_release", "url"),
         encoding="latin-1",
     )
+    check_ids(items, ("item",), data_dir / "u.item")
+    items = items.astype({"item": np.int64})
     items["year"] = pd.to_numeric(
         items["release"].str.extract(r"(\d{4})$")[0], errors="coerce"
     )

@@ -14,15 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hybridrec_jax.data.checks import check_ids, check_ratings, check_unique
 from hybridrec_jax.data.dataset import Dataset
 from hybridrec_jax.data.encoders import FeatureSpec
 from hybridrec_jax.data.ml1m import ALIASES, split_genres, year_from_title
-from hybridrec_jax.data.readers import (
-    check_ids,
-    check_ratings,
-    check_unique,
-    read_table,
-)
+from hybridrec_jax.data.readers import read_table
 from hybridrec_jax.data.tables import Preparation, from_tables
 
 HALF_STARS = (0.5, 5.0)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hybridrec_jax.data.checks import check_ids
 from hybridrec_jax.data.dataset import Dataset
 from hybridrec_jax.data.ml1m import (
     ML1M_ITEM_FEATURES,
@@ -31,7 +32,7 @@ from hybridrec_jax.data.ml1m import (
     read_users_dat,
 )
 from hybridrec_jax.data.prepare import DataError
-from hybridrec_jax.data.readers import check_ids, read_table, read_text
+from hybridrec_jax.data.readers import read_table, read_text
 from hybridrec_jax.data.tables import from_tables
 
 NCF_NEGATIVES = 99

@@ -1,8 +1,11 @@
-"""Fast, strict readers for delimited files: every problem is a :class:`DataError`.
+"""The one table reader, strict and fast: every problem is a :class:`DataError`.
 
-The readers use pandas' C parser (no Python loop per line), so a 25-million-line
-ratings file reads in seconds. When a fast typed read fails, the file is read
-again as text only to find and name the offending line and column.
+Every loader (ML-100K, ML-1M, the CSV releases, NCF, any CSV/TSV/Parquet table)
+reads its files through :func:`read_table`, so bad input is reported alike,
+naming the file, the 1-based line and the column (README "Data sets").
+Delimited text goes through pandas' C parser (no Python loop per line), so a
+25-million-line ratings file reads in seconds; only when something is wrong is
+the file read again as text, to find and name the offending line.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pandas as pd
 from hybridrec_jax.data.prepare import DataError
 
 COMMON_SEPARATORS = ("\t", ",", "|", "::", ";")
+PARQUET_SUFFIXES = (".parquet", ".pq")
 _UNIT_SEPARATOR = "\x1f"  # stands in for a multi-character separator such as "::"
 
 
@@ -59,22 +63,27 @@ def _separator_hint(value: object, sep: str) -> str:
 def read_table(
     path: str | Path,
     *,
-    sep: str,
+    sep: str | None = None,
     names: list[str] | None = None,
     numeric: tuple[str, ...] = (),
+    text: tuple[str, ...] = (),
     required: tuple[str, ...] = (),
     encoding: str = "utf-8",
     quoted: bool = False,
     aliases: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Read a delimited file; ``names`` for a header-less file, else its header.
+    """Read a delimited or Parquet file: the one reader every loader goes through.
 
     Args:
-        path: the file.
-        sep: the field separator; may be several characters ("::").
+        path: the file; ``.parquet``/``.pq`` is read as Parquet, anything else
+            as delimited text.
+        sep: the field separator; may be several characters ("::"). None: tab
+            for ``.tsv``/``.tab``, else a comma.
         names: column names of a header-less file; None reads the header line.
         numeric: columns that must hold numbers where the file has them
             (empty cells are allowed here; the caller decides about gaps).
+        text: columns kept as text exactly as written (zip codes keep their
+            leading zeros); other columns not in ``numeric`` are typed by pandas.
         required: columns the file must have (checked against the header).
         encoding: the file's text encoding.
         quoted: honour CSV double quotes (the MovieLens CSV releases quote titles
@@ -83,24 +92,38 @@ def read_table(
             before ``numeric`` and ``required`` are checked.
 
     Returns:
-        The table; numeric columns as float64 or int64, the others as text.
+        The table, one row per non-blank data line; ``numeric`` columns as
+        float64, ``text`` columns as strings, the others as pandas infers them.
 
     Raises:
-        DataError: the file is missing, empty or not valid ``encoding``; a line
-            has more fields than expected (usually a wrong separator); a
-            required column is missing; a numeric column holds text.
+        DataError: naming the file and, where known, the 1-based line and the
+            column: the file is missing, empty or not valid ``encoding``; a line
+            has more or fewer fields than the header or ``names`` (usually a
+            wrong separator); a required column is missing; a numeric column
+            holds text.
+
+    >>> read_table("no/such/ratings.csv")
+    Traceback (most recent call last):
+    ...
+    hybridrec_jax.data.prepare.DataError: file no/such/ratings.csv: file not found
     """
     path = Path(path)
+    if not path.is_file():
+        raise DataError("file not found", path=str(path))
+    if path.suffix in PARQUET_SUFFIXES:
+        return _read_parquet(path, numeric, required, aliases or {})
+    if sep is None:
+        sep = "\t" if path.suffix in (".tsv", ".tab") else ","
+    if path.stat().st_size == 0:
+        raise DataError("file is empty", path=str(path))
     if len(sep) > 1:
         # The C parser takes one character: stand in for "::" (small .dat files).
-        text = read_text(path, encoding).replace(sep, _UNIT_SEPARATOR)
+        content = read_text(path, encoding).replace(sep, _UNIT_SEPARATOR)
         parser_sep = _UNIT_SEPARATOR
 
         def source():
-            return io.StringIO(text)
+            return io.StringIO(content)
     else:
-        if not path.is_file():
-            raise DataError("file not found", path=str(path))
         parser_sep = sep
 
         def source():
@@ -125,9 +148,52 @@ def read_table(
         raise
     except pd.errors.ParserError as err:
         raise DataError(f"cannot parse the header: {err}", path=str(path)) from err
-    aliases = aliases or {}
-    stripped = [str(c).strip().lstrip("\ufeff") for c in columns]  # and a BOM
-    columns = [aliases.get(c, c) for c in stripped]
+    columns = _canonical(columns, aliases or {})
+    _check_required(columns, required, path, sep)
+    options["names"] = columns  # stripped header names
+    numeric = tuple(c for c in numeric if c in columns)
+    dtypes = {c: "float64" for c in numeric} | {c: str for c in text if c in columns}
+    try:
+        table = pd.read_csv(source(), dtype=dtypes, **options)
+    except UnicodeDecodeError:
+        read_text(path, encoding)  # raises a DataError naming the line
+        raise
+    except pd.errors.ParserError as err:
+        found = re.search(r"line (\d+), saw (\d+)", str(err))
+        raise _field_count_error(
+            path,
+            sep,
+            len(columns),
+            int(found.group(2)) if found else None,
+            int(found.group(1)) if found else None,
+        ) from err
+    except (ValueError, TypeError):
+        # Slow path (text) only to name the bad cell.
+        raw = pd.read_csv(source(), dtype=str, keep_default_na=False, **options)
+
+        def line_of(row: int) -> int:
+            return _line_number(path, encoding, row, header_lines)
+
+        _check_numbers(raw, numeric, path, sep, line_of)
+        raise
+    if len(table) == 0:
+        what = "file is empty" if names is not None else "the file has no data rows"
+        raise DataError(what, path=str(path))
+    if len(columns) > 1 and table[columns[-1]].isna().any():
+        # Pandas pads a short line with NaN; only then look for one (slow, rare).
+        _check_short_lines(path, encoding, sep, quoted, len(columns), header_lines)
+    return table
+
+
+def _canonical(columns, aliases: dict[str, str]) -> list[str]:
+    """Header names stripped of spaces and a BOM, then renamed by ``aliases``."""
+    stripped = [str(c).strip().lstrip("\ufeff") for c in columns]
+    return [aliases.get(c, c) for c in stripped]
+
+
+def _check_required(
+    columns: list[str], required: tuple[str, ...], path: Path, sep: str
+) -> None:
     missing = [c for c in required if c not in columns]
     if missing:
         raise DataError(
@@ -136,140 +202,83 @@ def read_table(
             path=str(path),
             column=missing[0],
         )
-    options["names"] = columns  # stripped header names
-    numeric = tuple(c for c in numeric if c in columns)
-    dtypes = {c: "float64" for c in numeric}
+
+
+def _check_numbers(table: pd.DataFrame, numeric, path: Path, sep: str, line_of):
+    """Raise naming the first cell of a ``numeric`` column that is not a number;
+    ``line_of(row)`` is the 1-based line of 0-based data row ``row``."""
+    for column in numeric:
+        values = table[column].astype(str).str.strip()
+        converted = pd.to_numeric(values, errors="coerce")
+        blank = values.eq("") | values.str.lower().isin(["nan", "na", "null", "none"])
+        bad = converted.isna() & ~blank
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            value = table[column].iloc[row]
+            raise DataError(
+                f"expected a number, found {value!r}" + _separator_hint(value, sep),
+                path=str(path),
+                row=line_of(row),
+                column=column,
+            )
+
+
+def _field_count_error(
+    path: Path, sep: str, expected: int, found: int | None, line: int | None
+) -> DataError:
+    return DataError(
+        f"wrong number of fields: expected {expected} separated by {sep!r}, found "
+        f"{'?' if found is None else found}; is the separator right?",
+        path=str(path),
+        row=line,
+    )
+
+
+def _check_short_lines(
+    path: Path, encoding: str, sep: str, quoted: bool, expected: int, header: int
+) -> None:
+    """Raise at the first data line with fewer than ``expected`` fields."""
+    content = read_text(path, encoding).replace(sep, _UNIT_SEPARATOR)
+    if quoted:
+        reader = csv.reader(io.StringIO(content), delimiter=_UNIT_SEPARATOR)
+        lines = ((reader.line_num, fields) for fields in reader if fields)
+    else:
+        lines = (
+            (number, line.rstrip("\r").split(_UNIT_SEPARATOR))
+            for number, line in enumerate(content.split("\n"), start=1)
+            if line.strip()
+        )
+    for seen, (number, fields) in enumerate(lines):
+        if seen >= header and len(fields) < expected:
+            raise _field_count_error(path, sep, expected, len(fields), number)
+
+
+def _read_parquet(
+    path: Path, numeric: tuple[str, ...], required: tuple[str, ...], aliases
+) -> pd.DataFrame:
     try:
-        table = pd.read_csv(source(), dtype=dtypes, **options)
-    except UnicodeDecodeError:
-        read_text(path, encoding)  # raises a DataError naming the line
-        raise
-    except pd.errors.ParserError as err:
-        found = re.search(r"line (\d+), saw (\d+)", str(err))
-        line = int(found.group(1)) if found else None
-        raise DataError(
-            f"wrong number of fields ({found.group(2) if found else '?'}); "
-            f"is the separator {sep!r} right?",
-            path=str(path),
-            row=line,
-        ) from err
-    except (ValueError, TypeError):
-        # Slow path (text) only to name the bad cell.
-        raw = pd.read_csv(source(), dtype=str, keep_default_na=False, **options)
-        for column in numeric:
-            values = raw[column].str.strip()
-            converted = pd.to_numeric(values, errors="coerce")
-            blank = values.eq("") | values.str.lower().isin(["nan", "na", "null"])
-            bad = converted.isna() & ~blank
-            if bad.any():
-                row = int(np.flatnonzero(bad.to_numpy())[0])
-                value = raw[column].iloc[row]
-                raise DataError(
-                    f"expected a number, found {value!r}" + _separator_hint(value, sep),
-                    path=str(path),
-                    row=_line_number(path, encoding, row, header_lines),
-                    column=column,
-                ) from None
-        raise
+        table = pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises several error types
+        raise DataError(f"cannot read Parquet: {err}", path=str(path)) from err
+    table.columns = _canonical(table.columns, aliases)
+    _check_required(list(table.columns), required, path, ",")
+    numeric = tuple(c for c in numeric if c in table.columns)
+    _check_numbers(table, numeric, path, ",", lambda row: row + 1)
     if len(table) == 0:
         raise DataError("the file has no data rows", path=str(path))
-    return table
+    converted = {c: pd.to_numeric(table[c], errors="coerce") for c in numeric}
+    return table.assign(**{c: v.astype("float64") for c, v in converted.items()})
 
 
 def _line_number(path: Path, encoding: str, row: int, header_lines: int) -> int:
     """1-based line of data row ``row`` (blank lines are skipped by the parser)."""
-    text = read_text(path, encoding)
-    if "\n\n" not in text and "\r\n\r\n" not in text:
+    content = read_text(path, encoding)
+    if "\n\n" not in content and "\r\n\r\n" not in content:
         return row + 1 + header_lines
-    lines = text.splitlines()
     seen = -header_lines
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(content.split("\n"), start=1):
         if line.strip():
             if seen == row:
                 return number
             seen += 1
     return row + 1 + header_lines
-
-
-def check_ids(
-    table: pd.DataFrame,
-    columns: tuple[str, ...],
-    path: str | Path,
-    *,
-    header_lines: int = 0,
-) -> None:
-    """Ids must be present and whole numbers; names the first bad row.
-
-    >>> check_ids(pd.DataFrame({"user": [1.0, None]}), ("user",), "r.csv")
-    Traceback (most recent call last):
-    ...
-    hybridrec_jax.data.prepare.DataError: file r.csv, row 2, column 'user': \
-missing id (NaN)
-    """
-    for column in columns:
-        values = table[column].to_numpy(dtype=float)
-        gap = np.isnan(values)
-        if gap.any():
-            row = int(np.flatnonzero(gap)[0])
-            raise DataError(
-                "missing id (NaN)",
-                path=str(path),
-                row=row + 1 + header_lines,
-                column=column,
-            )
-        fraction = values != np.round(values)
-        if fraction.any():
-            row = int(np.flatnonzero(fraction)[0])
-            raise DataError(
-                f"id {values[row]} is not a whole number",
-                path=str(path),
-                row=row + 1 + header_lines,
-                column=column,
-            )
-
-
-def check_ratings(
-    table: pd.DataFrame,
-    rating_range: tuple[float, float],
-    path: str | Path,
-    *,
-    column: str = "rating",
-    header_lines: int = 0,
-) -> None:
-    """Ratings must be numbers inside ``rating_range``; names the first bad row."""
-    low, high = rating_range
-    values = table[column].to_numpy(dtype=float)
-    bad = np.isnan(values) | (values < low) | (values > high)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        what = "missing rating" if np.isnan(values[row]) else f"rating {values[row]}"
-        raise DataError(
-            f"{what} outside {low:g}..{high:g}",
-            path=str(path),
-            row=row + 1 + header_lines,
-            column=column,
-        )
-
-
-def check_unique(
-    table: pd.DataFrame, column: str, path: str | Path, *, header_lines: int = 0
-) -> None:
-    """A side table's key must not repeat; names the second occurrence.
-
-    >>> check_unique(pd.DataFrame({"item": [1, 2, 1]}), "item", "movies.dat")
-    Traceback (most recent call last):
-    ...
-    hybridrec_jax.data.prepare.DataError: file movies.dat, row 3, column 'item': \
-duplicate id 1 (first on row 1)
-    """
-    repeated = table[column].duplicated()
-    if repeated.any():
-        row = int(np.flatnonzero(repeated.to_numpy())[0])
-        value = table[column].iloc[row]
-        first = int(np.flatnonzero((table[column] == value).to_numpy())[0])
-        raise DataError(
-            f"duplicate id {value} (first on row {first + 1 + header_lines})",
-            path=str(path),
-            row=row + 1 + header_lines,
-            column=column,
-        )

@@ -33,22 +33,42 @@ def train_test(
     return dataset.subset(train_rows), dataset.subset(test_rows)
 
 
-def _need_time(dataset: Dataset, what: str) -> np.ndarray:
+def _need_time(dataset: Dataset, what: str, hint: str = "") -> np.ndarray:
     if dataset.timestamp is None:
         raise DataError(
             f"the {what} split needs timestamps, and {dataset.name} has none "
-            "(e.g. ML-1M read from a ratings table without timestamps); use the "
-            "random, k-fold or cold-start splits"
+            "(e.g. ML-1M read from a ratings table without timestamps); "
+            f"{hint or 'use the random, k-fold or cold-start splits'}"
         )
     return np.asarray(dataset.timestamp)
 
 
-def leave_one_out(dataset: Dataset, seed=None) -> tuple[np.ndarray, np.ndarray]:
-    """Per user, the latest interaction is the test row (the NCF protocol).
+def leave_one_out(
+    dataset: Dataset, seed: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per user, the latest interaction is held out (the NCF protocol).
 
-    Ties in time go to the row that comes last in the data. A user with a single
-    interaction keeps it in training (there is nothing to learn them from
-    otherwise).
+    Each user with at least two interactions gives up the one with the largest
+    timestamp; ties in time go to the row that comes last in the data, so the
+    split is deterministic. A user with a single interaction keeps it in
+    training (there is nothing to learn them from otherwise). README "Data sets"
+    lists the splits.
+
+    Without timestamps there is no "latest": with a ``seed``, each user gives up
+    one interaction drawn uniformly at random (seeded, reproducible); without
+    one the split is refused.
+
+    Args:
+        dataset: the interactions; ``dataset.user`` (N,) int, ``timestamp`` (N,)
+            int64 or None.
+        seed: only used without timestamps: the seed of the random draw.
+
+    Returns:
+        (kept_rows, held_rows): sorted int64 row indices, disjoint, covering
+        0..N-1; ``held_rows`` has one row per user with >= 2 interactions.
+
+    Raises:
+        DataError: the data set has no timestamps and ``seed`` is None.
 
     >>> from hybridrec_jax.data.dataset import tiny_dataset
     >>> import dataclasses
@@ -57,15 +77,25 @@ def leave_one_out(dataset: Dataset, seed=None) -> tuple[np.ndarray, np.ndarray]:
     >>> leave_one_out(ds)
     (array([1, 2]), array([0]))
     """
-    time = (np.random.default_rng(seed).random(dataset.n_interactions) if dataset.timestamp is None and seed is not None else _need_time(dataset, "leave-one-out"))
-    rows = np.arange(dataset.n_interactions)
-    # Sort by (user, time, row): the last row of each user's run is the latest.
-    order = np.lexsort((rows, time, dataset.user))
-    user_sorted = dataset.user[order]
+    user = np.asarray(dataset.user)
+    rows = np.arange(len(user))
+    if dataset.timestamp is None and seed is not None:
+        key = np.random.default_rng(seed).random(len(user))  # a random "time"
+    else:
+        key = _need_time(
+            dataset,
+            "leave-one-out",
+            "pass seed=... to hold out one random interaction per user instead, "
+            "or use the random, k-fold or cold-start splits",
+        )
+    # Sort by (user, key, row): the last row of each user's run is the latest,
+    # and of equal times the one that comes last in the data.
+    order = np.lexsort((rows, key, user))
+    user_sorted = user[order]
     last = np.r_[user_sorted[1:] != user_sorted[:-1], True]
     first = np.r_[True, user_sorted[1:] != user_sorted[:-1]]
-    test = order[last & ~first]
-    return np.setdiff1d(rows, test), np.sort(test)
+    held = order[last & ~first]  # a run of one is a single-interaction user
+    return np.setdiff1d(rows, held), np.sort(held)
 
 
 def time_split(
@@ -96,8 +126,28 @@ def time_split(
 def cold_start_split(
     dataset: Dataset, side: str, test_fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Move every interaction of a random ``test_fraction`` of items (or users)
-    to the test set: those items (users) are never seen in training.
+    """Move every interaction of a random ``test_fraction`` of the items (or
+    users) that occur to the test set: those are never seen in training.
+
+    The held-out ids are ``rng.choice(present, n, replace=False)`` with
+    ``rng = np.random.default_rng(seed)``, ``present`` the sorted ids that occur
+    and ``n = max(1, round(test_fraction * len(present)))``; the cold-start
+    benchmark's item set depends on this exact draw. :func:`held_out_mask`
+    turns the test rows into the (I,) or (U,) mask that scorers take.
+
+    Args:
+        dataset: the interactions; ``dataset.item`` and ``dataset.user`` (N,) int.
+        side: "item" or "user".
+        test_fraction: the share of the present ids to hold out, in (0, 1).
+        seed: the seed of the draw.
+
+    Returns:
+        (train_rows, test_rows): sorted int64 row indices, disjoint, covering
+        0..N-1; no held-out id occurs in ``train_rows``.
+
+    Raises:
+        ValueError: ``side`` is neither "item" nor "user", ``test_fraction`` is
+            outside (0, 1), or nothing would be left to train.
 
     >>> from hybridrec_jax.data.dataset import tiny_dataset
     >>> train, test = cold_start_split(tiny_dataset(), "item", 0.5, seed=0)
@@ -110,12 +160,34 @@ def cold_start_split(
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
     ids = dataset.item if side == "item" else dataset.user
     present = np.unique(ids)
-    chosen = np.random.default_rng(seed).permutation(present)
-    n_test = max(1, int(round(len(present) * test_fraction)))
+    n_test = max(1, int(round(test_fraction * len(present))))
     if n_test >= len(present):
-        raise ValueError(f"only {len(present)} {side}s: none would be left to train")
-    test = np.isin(ids, chosen[:n_test])
+        raise ValueError(
+            f"only {len(present)} {side}s occur: holding out {n_test} would leave "
+            "none to train; lower test_fraction"
+        )
+    held = np.random.default_rng(seed).choice(present, n_test, replace=False)
+    test = np.isin(ids, held)
     return np.flatnonzero(~test), np.flatnonzero(test)
+
+
+def held_out_mask(ids: np.ndarray, n: int) -> np.ndarray:
+    """(n,) bool, True at every id in ``ids``: the cold items (or users) of a
+    cold-start split, e.g. ``held_out_mask(dataset.item[test_rows], n_items)``.
+
+    Args:
+        ids: (M,) int ids in 0..n-1, repeats allowed.
+        n: the number of ids (``dataset.n_items`` or ``n_users``).
+
+    Returns:
+        (n,) bool mask.
+
+    >>> held_out_mask(np.array([2, 0, 2]), 4)
+    array([ True, False,  True, False])
+    """
+    mask = np.zeros(n, bool)
+    mask[np.asarray(ids)] = True
+    return mask
 
 
 def kfold_split(

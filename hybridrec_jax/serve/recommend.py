@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from hybridrec_jax.data.assignments import parse_feature_values
 from hybridrec_jax.data.encoders import encode
 from hybridrec_jax.evaluate.scoring import score_all
 from hybridrec_jax.model import Features, Params, with_new_entities
@@ -112,23 +113,6 @@ def recommend_user(rec: Recommender, user_id, k: int = 10) -> pd.DataFrame:
     items, scores = top_k(rec, np.array([rec.user_index(user_id)]), k)
     keep = np.isfinite(scores[0])
     return _table(rec, items[0][keep], scores[0][keep], "score")
-
-
-def parse_feature_values(text: str) -> dict[str, str]:
-    """'age=25,gender=F' -> {'age': '25', 'gender': 'F'}.
-
-    >>> parse_feature_values("age=25, gender=F")
-    {'age': '25', 'gender': 'F'}
-    """
-    values = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, value = part.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(
-                f"feature values look like 'age=25,gender=F', got {part!r}"
-            )
-        values[name.strip()] = value.strip()
-    return values
 
 
 def user_feature_row(rec: Recommender, values: dict[str, str]) -> np.ndarray:

@@ -1,0 +1,98 @@
+"""Checks of a table just read: ids, ratings and side-table keys.
+
+Each names the first bad row as a 1-based file line (``header_lines`` counts the
+header), so a :class:`DataError` points at the line to fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hybridrec_jax.data.prepare import DataError
+
+
+def check_ids(
+    table: pd.DataFrame,
+    columns: tuple[str, ...],
+    path: str | Path,
+    *,
+    header_lines: int = 0,
+) -> None:
+    """Ids must be present and whole numbers; names the first bad row.
+
+    >>> check_ids(pd.DataFrame({"user": [1.0, None]}), ("user",), "r.csv")
+    Traceback (most recent call last):
+    ...
+    hybridrec_jax.data.prepare.DataError: file r.csv, row 2, column 'user': \
+missing id (NaN)
+    """
+    for column in columns:
+        values = table[column].to_numpy(dtype=float)
+        gap = np.isnan(values)
+        if gap.any():
+            row = int(np.flatnonzero(gap)[0])
+            raise DataError(
+                "missing id (NaN)",
+                path=str(path),
+                row=row + 1 + header_lines,
+                column=column,
+            )
+        fraction = values != np.round(values)
+        if fraction.any():
+            row = int(np.flatnonzero(fraction)[0])
+            raise DataError(
+                f"id {values[row]} is not a whole number",
+                path=str(path),
+                row=row + 1 + header_lines,
+                column=column,
+            )
+
+
+def check_ratings(
+    table: pd.DataFrame,
+    rating_range: tuple[float, float],
+    path: str | Path,
+    *,
+    column: str = "rating",
+    header_lines: int = 0,
+) -> None:
+    """Ratings must be numbers inside ``rating_range``; names the first bad row."""
+    low, high = rating_range
+    values = table[column].to_numpy(dtype=float)
+    bad = np.isnan(values) | (values < low) | (values > high)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        what = "missing rating" if np.isnan(values[row]) else f"rating {values[row]}"
+        raise DataError(
+            f"{what} outside {low:g}..{high:g}",
+            path=str(path),
+            row=row + 1 + header_lines,
+            column=column,
+        )
+
+
+def check_unique(
+    table: pd.DataFrame, column: str, path: str | Path, *, header_lines: int = 0
+) -> None:
+    """A side table's key must not repeat; names the second occurrence.
+
+    >>> check_unique(pd.DataFrame({"item": [1, 2, 1]}), "item", "movies.dat")
+    Traceback (most recent call last):
+    ...
+    hybridrec_jax.data.prepare.DataError: file movies.dat, row 3, column 'item': \
+duplicate id 1 (first on row 1)
+    """
+    repeated = table[column].duplicated()
+    if repeated.any():
+        row = int(np.flatnonzero(repeated.to_numpy())[0])
+        value = table[column].iloc[row]
+        first = int(np.flatnonzero((table[column] == value).to_numpy())[0])
+        raise DataError(
+            f"duplicate id {value} (first on row {first + 1 + header_lines})",
+            path=str(path),
+            row=row + 1 + header_lines,
+            column=column,
+        )
