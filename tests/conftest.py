@@ -13,6 +13,8 @@ from hybridrec_jax.data import find_data, random_split
 # Strict JAX: an implicit broadcast of a lower-rank array ((B, D) + (D,)) is an
 # error in the tests, so every broadcast in the library is written out.
 jax.config.update("jax_numpy_rank_promotion", "raise")
+# A random key used twice is an error (jax's key-reuse checker).
+jax.config.update("jax_debug_key_reuse", True)
 
 
 @pytest.fixture(scope="session")

@@ -77,10 +77,12 @@ def test_variants_without_features_mlp_or_dot(tiny_data, key):
     f_u, f_i = tiny_data.user_features.shape[1], tiny_data.item_features.shape[1]
     features = device_features(tiny_data)
     users, items = jnp.arange(3), jnp.arange(3)
-    for cfg in (ModelConfig(hidden_dims=(), dot_dim=4, embedding_dim=0),
-                ModelConfig(use_features=False, dot_dim=0),
-                ModelConfig(activation="tanh", use_biases=False)):  # fmt: skip
-        params = init_params(key, cfg, tiny_data.n_users, tiny_data.n_items, f_u, f_i)
+    configs = (ModelConfig(hidden_dims=(), dot_dim=4, embedding_dim=0),
+               ModelConfig(use_features=False, dot_dim=0),
+               ModelConfig(activation="tanh", use_biases=False))  # fmt: skip
+    for cfg, cfg_key in zip(configs, jax.random.split(key, 3), strict=True):
+        n_users, n_items = tiny_data.n_users, tiny_data.n_items
+        params = init_params(cfg_key, cfg, n_users, n_items, f_u, f_i)
         assert forward(params, cfg, users, items, features).shape == (3,)
 
 

@@ -133,6 +133,7 @@ def test_scanned_epoch_equals_a_loop_of_steps(tiny_split):
     features = device_features(train)
     data = tuple(jnp.asarray(a) for a in (train.user, train.item, train.rating))
     key = jax.random.key(3)
+    same_key = jax.random.clone(key)  # the loop below reuses it on purpose
     order = epoch_order(0, 1, train.n_interactions)
     params = _init(train, model_cfg)
     epoch = make_train_epoch(model_cfg, train_cfg, optimizer)
@@ -144,7 +145,7 @@ def test_scanned_epoch_equals_a_loop_of_steps(tiny_split):
     opt_state = optimizer.init(params)
     step = make_jit_train_step(model_cfg, train_cfg, optimizer)
     rows, mask = epoch_batches(jnp.asarray(order), 100)
-    step_keys = jax.random.split(key, rows.shape[0])
+    step_keys = jax.random.split(same_key, rows.shape[0])
     looped = []
     for b in range(rows.shape[0]):
         batch = Batch(data[0][rows[b]], data[1][rows[b]], data[2][rows[b]], mask[b])
