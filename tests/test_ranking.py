@@ -23,7 +23,7 @@ KS = (1, 3, 5)
 
 
 def reference_metrics(scores, candidates, relevant, k):
-    """Slow and obviously correct: loops over the DESIGN.md 1b definitions."""
+    """Slow and obviously correct: loops over the definitions of evaluate.metrics."""
     cands = [j for j in range(len(scores)) if candidates[j] or j in relevant]
 
     def rank(i):

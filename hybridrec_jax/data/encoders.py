@@ -1,5 +1,5 @@
 """Feature encoders: side-table columns to feature matrices, fitted on training
-rows and reused for any later table (STYLE.md rule 10).
+rows and reused for any later table.
 
 ``fit_encoder`` learns, per column, the categories, means and deviations,
 fill values and bucket edges (:class:`FittedFeature`, JSON-able, so an encoder

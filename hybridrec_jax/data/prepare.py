@@ -1,4 +1,4 @@
-"""Data preparation as a chain of small pandas functions (STYLE.md rule 10).
+"""Data preparation as a chain of small pandas functions.
 
 This module has the error type and the row-level steps (ids, invalid rows,
 duplicates, k-core, implicit targets); :mod:`encoders` turns side-table
