@@ -3,17 +3,16 @@
 Both steps are jit-compiled, warmed up and timed with ``block_until_ready``, in
 alternating rounds, on one fixed batch of ML-100K-sized synthetic data; the
 update is the same optax Adam. The hand pass
-(``hybridrec_jax.paper.backprop.hand_value_and_grad``) has no dropout, so dropout is off
-for both.
+(``hybridrec_jax.paper.hand_value_and_grad``) has no dropout, so dropout is off for
+both. Run from the repository root:
 
-    python benchmarks/math_vs_autodiff.py            # ML-100K-sized, writes results
-    python benchmarks/math_vs_autodiff.py --small    # seconds, for the tests
+    python -m benchmarks.math_vs_autodiff            # ML-100K-sized, writes results
+    python -m benchmarks.math_vs_autodiff --small    # seconds, for the tests
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -21,11 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import write_results  # noqa: E402
-from hybridrec_jax import (  # noqa: E402
+from benchmarks.common import write_results
+from hybridrec_jax import (
     ModelConfig,
     SyntheticConfig,
     TrainConfig,
@@ -33,8 +29,8 @@ from hybridrec_jax import (  # noqa: E402
     init_params,
     load_synthetic,
 )
-from hybridrec_jax.paper.hand_optim import make_hand_train_step  # noqa: E402
-from hybridrec_jax.train.fit import Batch, make_optimizer, make_train_step  # noqa: E402
+from hybridrec_jax.paper import make_hand_train_step
+from hybridrec_jax.train import Batch, make_optimizer, make_train_step
 
 
 def variants(small: bool) -> dict[str, ModelConfig]:

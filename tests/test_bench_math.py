@@ -1,4 +1,4 @@
-"""benchmarks/math_vs_autodiff.py runs (--small) and writes its result files."""
+"""``python -m benchmarks.math_vs_autodiff --small`` runs and writes its results."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_math_vs_autodiff_small(tmp_path):
     run = subprocess.run(
-        [sys.executable, "benchmarks/math_vs_autodiff.py", "--small",
+        [sys.executable, "-m", "benchmarks.math_vs_autodiff", "--small",
          "--out-dir", str(tmp_path)],
         cwd=REPO, timeout=300, capture_output=True, text=True,
     )  # fmt: skip

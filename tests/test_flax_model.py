@@ -1,4 +1,9 @@
-"""The Flax nnx twin computes model.forward; the converters round-trip."""
+"""The Flax nnx twin computes model.forward; the converters round-trip.
+
+The oracle is ``model.forward`` on every flag combination (no MLP, deep, no dot
+branch or biases, no features), with every bias non-zero so that each term of
+y_hat counts.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import pytest
 from flax import nnx
 
 from hybridrec_jax import ModelConfig, device_features, forward, init_params
-from hybridrec_jax.paper.flax_model import HybridModel, flax_to_params, params_to_flax
+from hybridrec_jax.paper import HybridModel, flax_to_params, params_to_flax
 
 CONFIGS = {
     "tiny": ModelConfig.tiny(),
@@ -29,9 +34,10 @@ def sizes(data):
 def test_twin_equals_forward(name, tiny_data):
     cfg = CONFIGS[name]
     params = init_params(jax.random.key(0), cfg, *sizes(tiny_data), global_mean=3.5)
-    rng = np.random.default_rng(0)  # non-zero biases
-    params["embeddings"]["user_bias"] = jnp.asarray(
-        rng.normal(size=tiny_data.n_users), jnp.float32
+    rng = np.random.default_rng(0)  # non-zero biases b_u, b_i, b^l
+    params = jax.tree.map(
+        lambda x: jnp.asarray(x + 0.1 * rng.normal(size=x.shape), jnp.float32),
+        params,
     )
     features = device_features(tiny_data)
     users, items = jnp.asarray(tiny_data.user[:33]), jnp.asarray(tiny_data.item[:33])

@@ -1,17 +1,24 @@
 """Back-propagation through the hybrid model, derived by hand.
 
-With the notation of :mod:`math` and delta^l = dl/dz^l the error of one example
-at layer l,
+With the notation of :mod:`hybridrec_jax.paper.math` (README, "The paper's math
+by hand") and delta^l = dl/dz^l the error of one example at layer l,
 
-    delta^{l} = (delta^{l+1} W^{l T}) * sigma'(z^l),
-    dJ/dW^l   = (1/m) sum_n a^{l T}_n delta^{l+1}_n,
-    dJ/db^l   = (1/m) sum_n delta^{l+1}_n,
+    delta^l  = (delta^{l+1} W^{l T}) * sigma'(z^l),
+    dJ/dW^l  = (1/m) sum_n a^{l T}_n delta^{l+1}_n,
+    dJ/db^l  = (1/m) sum_n delta^{l+1}_n,
 
 where 1/m becomes c_n = mask_n / max(sum(mask), 1) so padding rows count for
-nothing. Embedding rows receive the slice of delta^0 that belongs to them,
-scatter-added (``.at[].add``) because a user or an item can occur several times in
-one batch. The tests hold the result equal to ``jax.grad`` of
-``train.objective`` (float64, rtol 1e-10).
+nothing. Of the input a^0 = [P_u ; Q_i ; x_u ; x_i] only the embedding rows need
+an error, delta^1 W_P^T for P_u and delta^1 W_Q^T for Q_i (the blocks of
+``model.first_layer_blocks``); x_u and x_i are data. Embedding rows receive their
+error scatter-added (``.at[].add``), because a user or an item can occur several
+times in one batch.
+
+The forward pass is built from the model's own pieces (``embedding_rows``,
+``content``, ``first_layer_weights``, ``dense_layer``, ``dot_factor``, the
+penalties), so that only the derivatives are written here. The tests hold the
+result equal to plain autodiff of an independent forward pass (float64, rtol
+1e-10).
 """
 
 from __future__ import annotations
@@ -20,13 +27,45 @@ import jax
 import jax.numpy as jnp
 
 from hybridrec_jax.config import ModelConfig, TrainConfig
-from hybridrec_jax.model import Features, Params
-from hybridrec_jax.paper.math import ACTIVATIONS, LOSSES, dense_layer
+from hybridrec_jax.losses import masked_mean
+from hybridrec_jax.model import (
+    ACTIVATION_FUNCTIONS,
+    SIDE_TABLES,
+    SIDES,
+    Features,
+    Params,
+    content,
+    dense_layer,
+    dense_weights,
+    dense_weights_penalty,
+    dot_factor,
+    embedding_rows,
+    embedding_rows_penalty,
+    first_layer_blocks,
+    first_layer_weights,
+)
+from hybridrec_jax.paper.math import ACTIVATIONS, LOSSES
 
 
 def _scatter_rows(table: jax.Array, index: jax.Array, rows: jax.Array) -> jax.Array:
     """zeros_like(table) with rows[n] added at index[n]: repeated ids accumulate."""
     return jnp.zeros_like(table).at[index].add(rows.astype(table.dtype))
+
+
+def _add_weight_decay(grads: Params, params: Params, lam_w: float) -> Params:
+    """grads + lambda_w dOmega/dtheta, dOmega/dW = 2 W for each W of Omega.
+
+    Omega = sum ||W||^2 over ``model.dense_weights``, whose selection is read
+    off by applying it to the tree of leaf paths, so the weights penalised here
+    are by construction the ones the objective penalises.
+    """
+    paths = jax.tree_util.tree_map_with_path(lambda path, _: path, params)
+    penalised = set(dense_weights(paths))
+    return jax.tree_util.tree_map_with_path(
+        lambda path, g, w: g + 2 * lam_w * w if path in penalised else g,
+        grads,
+        params,
+    )
 
 
 def hand_value_and_grad(
@@ -40,23 +79,40 @@ def hand_value_and_grad(
 
     J = sum_n c_n [l(y_n, y_hat_n) + lambda_e R_n] + lambda_w Omega, with
     c_n = mask_n / max(sum(mask), 1), R_n the squared norms of the embedding
-    rows and biases of example n, Omega the squared norms of the dense weights.
-    Dropout is not part of the hand-derived pass: this is the objective without
-    a dropout key (``train.objective(..., dropout_key=None)``).
+    rows and biases of example n (``model.embedding_rows_penalty``), Omega the
+    squared norms of the dense weights (``model.dense_weights_penalty``).
+    Backward, with delta = dl/d output per example:
+
+        dJ/dw = sum_n c_n delta_n a^L_n,     delta^L = (delta w^T) * sigma'(z^L),
+        delta^l = (delta^{l+1} W^{l T}) * sigma'(z^l),
+        dJ/dW^l = sum_n c_n a^{l T}_n delta^{l+1}_n + 2 lambda_w W^l,
+        dJ/dP_u = sum_{n: u_n = u} c_n (delta^1_n W_P^T + 2 lambda_e P_u),
+        dJ/dP'_u = sum_{n: u_n = u} c_n (delta_n q_n + 2 lambda_e P'_u),
+        dJ/dV_U = sum_n c_n x_{u_n}^T delta_n q_n + 2 lambda_w V_U,
+        dJ/db_u = sum_{n: u_n = u} c_n (delta_n + 2 lambda_e b_u),
+
+    and likewise for the item side. Without hidden layers the head is the first
+    layer (delta^1 = delta). Dropout is not part of the hand-derived pass: this
+    is the objective without a dropout key.
 
     Args:
-        params: the pytree of ``model.init_params``.
+        params: the pytree of ``model.init_params`` (float32 or float64).
         model_cfg: the model configuration (``dropout`` is ignored).
-        train_cfg: gives ``loss``, ``l2_embedding`` (lambda_e), ``l2_dense``
-            (lambda_w).
-        batch: a ``train.Batch`` (users, items, targets, mask), each (m,).
-        features: {"user": (U, F_u), "item": (I, F_i)}.
+        train_cfg: gives ``loss`` ("mse" or "bce"), ``l2_embedding``
+            (lambda_e), ``l2_dense`` (lambda_w).
+        batch: a ``train.Batch`` (users, items, targets, mask), each (m,):
+            int ids, float targets, float mask (1 real row, 0 padding).
+        features: {"user": (U, F_u), "item": (I, F_i)} float content tables.
 
     Returns:
-        (J, grads) with grads shaped like ``params`` (same dict structure).
+        (J, grads): J a float scalar, grads shaped like ``params`` (same dict
+        structure, same dtypes).
+
+    Raises:
+        KeyError: an unknown ``model_cfg.activation`` or ``train_cfg.loss``.
 
     >>> from hybridrec_jax.model import init_params
-    >>> from hybridrec_jax.train.fit import Batch
+    >>> from hybridrec_jax.train import Batch
     >>> cfg, tcfg = ModelConfig.tiny(), TrainConfig.tiny()
     >>> p = init_params(jax.random.key(0), cfg, 3, 4, 2, 1)
     >>> feats = {"user": jnp.ones((3, 2)), "item": jnp.ones((4, 1))}
@@ -66,115 +122,110 @@ def hand_value_and_grad(
     >>> g["embeddings"]["user"].shape, g["dense"]["layers"][0]["W"].shape
     ((3, 4), (11, 8))
     """
-    emb, dense = params["embeddings"], params["dense"]
+    dense = params["dense"]
     users, items, y, mask = batch
-    sigma, sigma_prime = ACTIVATIONS[model_cfg.activation]
+    ids = {"user": users, "item": items}
+    sigma = ACTIVATION_FUNCTIONS[model_cfg.activation]
+    sigma_prime = ACTIVATIONS[model_cfg.activation][1]
     loss, loss_prime = LOSSES[train_cfg.loss]
     lam_e, lam_w = train_cfg.l2_embedding, train_cfg.l2_dense
-    d = model_cfg.embedding_dim
 
     # Forward, keeping every a^l and z^{l+1}.
-    parts = [emb["user"][users], emb["item"][items]]  # P_u, Q_i: (m, d) each
-    if model_cfg.use_features:
-        parts += [features["user"][users], features["item"][items]]  # x_u, x_i
-    activations, pre_activations = [jnp.concatenate(parts, axis=-1)], []  # a^0
-    for layer in dense["layers"]:
+    rows = embedding_rows(params, users, items)  # P_u, Q_i, P'_u, ...: (m, .)
+    x = {side: content(model_cfg, features, side, ids[side]) for side in SIDES}
+    a0 = jnp.concatenate([rows["user"], rows["item"], x["user"], x["item"]], -1)
+    activations = [a0]  # a^0: (m, D_0)
+    pre_activations = [dense_layer(a0, *first_layer_weights(params))]  # z^1
+    for layer in dense["layers"][1:]:
+        activations.append(sigma(pre_activations[-1]))  # a^l
         pre_activations.append(dense_layer(activations[-1], layer["W"], layer["b"]))
-        activations.append(sigma(pre_activations[-1]))  # a^{l+1}: (m, D_{l+1})
-    output = activations[-1] @ dense["head"]["w"] + dense["head"]["b"]  # (m,)
+    if dense["layers"]:
+        a_L = sigma(pre_activations[-1])  # a^L: (m, D_L)
+        output = a_L @ dense["head"]["w"] + dense["head"]["b"]  # (m,)
+    else:
+        output = pre_activations[0][:, 0]  # the head is the first layer
     if model_cfg.use_biases:
-        output = output + emb["user_bias"][users] + emb["item_bias"][items]
-    p, q = emb["user_dot"][users], emb["item_dot"][items]  # (m, k) each
-    if model_cfg.use_features:
-        p = p + features["user"][users] @ dense["user_feature_dot"]
-        q = q + features["item"][items] @ dense["item_feature_dot"]
+        output = output + rows["user_bias"] + rows["item_bias"]
+    p = dot_factor(params, model_cfg, features, "user", users, rows["user_dot"])
+    q = dot_factor(params, model_cfg, features, "item", items, rows["item_dot"])
     if model_cfg.dot_dim > 0:
-        output = output + jnp.sum(p * q, axis=-1)
+        output = output + jnp.sum(p * q, axis=-1)  # <p, q>: (m,)
 
-    rows = {  # the embedding rows of each example, penalised by lambda_e R_n
-        "user": (users, emb["user"][users]),
-        "item": (items, emb["item"][items]),
-        "user_dot": (users, emb["user_dot"][users]),
-        "item_dot": (items, emb["item_dot"][items]),
-        "user_bias": (users, emb["user_bias"][users]),
-        "item_bias": (items, emb["item_bias"][items]),
-    }
-    penalty = sum(
-        jnp.sum(r**2, axis=-1) if r.ndim == 2 else r**2 for _, r in rows.values()
-    )  # R_n: (m,)
-    dense_weights = [layer["W"] for layer in dense["layers"]] + [
-        dense["head"]["w"], dense["user_feature_dot"], dense["item_feature_dot"]
-    ]  # fmt: skip
-    omega = sum(jnp.sum(w**2) for w in dense_weights)  # Omega (no biases)
-    c = mask / jnp.maximum(jnp.sum(mask), 1.0)  # c_n, the masked 1/m: (m,)
-    J = jnp.sum(c * (loss(output, y) + lam_e * penalty)) + lam_w * omega
+    per_example = loss(output, y) + lam_e * embedding_rows_penalty(rows)  # (m,)
+    J = masked_mean(per_example, mask) + lam_w * dense_weights_penalty(params)
 
-    # Backward. delta_out_n = dl/d output_n (d y_hat for MSE, d z for BCE): (m,)
+    # Backward. delta_n = dl/d output_n (d y_hat for MSE, d z for BCE): (m,)
     delta = loss_prime(output, y)
-    weighted = c * delta  # the factor 1/m (masked) folded in once: (m,)
-    grad_dense = {
-        "head": {
-            "w": activations[-1].T @ weighted + 2 * lam_w * dense["head"]["w"],
-            "b": jnp.sum(weighted),
-        }
-    }
-    delta_a = delta[:, None] * dense["head"]["w"][None, :]  # dl/da^L: (m, D_L)
-    layer_grads = []
+    c = mask / jnp.maximum(jnp.sum(mask), 1.0)  # c_n = d masked_mean / d value_n
+    grad_dense = {}
+    if dense["layers"]:
+        grad_dense["head"] = {"w": a_L.T @ (c * delta), "b": jnp.sum(c * delta)}
+        delta_a = delta[:, None] * dense["head"]["w"]  # dl/da^L = delta w^T
+        delta_z = delta_a * sigma_prime(pre_activations[-1])  # delta^L: (m, D_L)
+    else:
+        delta_z = delta[:, None]  # delta^1 = dl/dz^1, z^1 = the output: (m, 1)
+    layer_grads = []  # of W^{L-1}, ..., W^1
     for layer, a, z in zip(
-        reversed(dense["layers"]),
-        reversed(activations[:-1]),
-        reversed(pre_activations),
+        reversed(dense["layers"][1:]),
+        reversed(activations[1:]),
+        reversed(pre_activations[:-1]),
         strict=True,
     ):
-        delta_z = delta_a * sigma_prime(z)  # delta^{l+1} = dl/dz^{l+1}
         layer_grads.append(
             {
-                "W": a.T @ (c[:, None] * delta_z) + 2 * lam_w * layer["W"],  # (1/m) sum
-                "b": c @ delta_z,  # (1/m) sum_n delta^{l+1}_n
+                "W": a.T @ (c[:, None] * delta_z),  # (1/m) sum a^{l T} delta^{l+1}
+                "b": c @ delta_z,  # (1/m) sum delta^{l+1}
             }
         )
-        W = layer["W"]
-        if len(layer_grads) == len(dense["layers"]):  # l = 0: of a^0 only the
-            W = W[: 2 * d]  # columns P_u, Q_i need an error; x_u, x_i are data
-        delta_a = delta_z @ W.T  # dl/da^l = delta^{l+1} W^{l T}: (m, D_l)
-    grad_dense["layers"] = layer_grads[::-1]
+        delta_z = (delta_z @ layer["W"].T) * sigma_prime(z)  # delta^l: (m, D_l)
+    # delta_z is delta^1 now: the first layer's weights, and the error of a^0.
+    first = {"W": a0.T @ (c[:, None] * delta_z), "b": c @ delta_z}
+    if dense["layers"]:
+        grad_dense["layers"] = [first, *layer_grads[::-1]]
+    else:
+        grad_dense["layers"] = []
+        grad_dense["head"] = {"w": first["W"][:, 0], "b": first["b"][0]}
 
-    # The dot branch: d<p, q>/dp = q and d<p, q>/dq = p.
-    use_dot = model_cfg.dot_dim > 0
-    delta_p = delta[:, None] * q if use_dot else jnp.zeros_like(p)  # (m, k)
-    delta_q = delta[:, None] * p if use_dot else jnp.zeros_like(q)
-    for side, index, delta_factor in (
-        ("user", users, delta_p),
-        ("item", items, delta_q),
-    ):
-        grad_V = 2 * lam_w * dense[f"{side}_feature_dot"]  # (F, k)
-        if model_cfg.use_features:  # d(x V)/dV: x^T (c delta)
-            x = features[side][index]  # (m, F)
-            grad_V = grad_V + x.T @ (c[:, None] * delta_factor)
-        grad_dense[f"{side}_feature_dot"] = grad_V
-
-    # Embedding rows: the slice of delta^0 (or the dot/bias error) that belongs to
-    # each row, plus 2 lambda_e row, weighted by c_n and scatter-added.
-    # Unused biases (use_biases False) still get the penalty's gradient, as the
-    # objective penalises them.
-    bias_error = delta if model_cfg.use_biases else jnp.zeros_like(delta)
-    errors = {
-        "user": delta_a[:, :d],
-        "item": delta_a[:, d : 2 * d],
-        "user_dot": delta_p,
-        "item_dot": delta_q,
-        "user_bias": bias_error,
-        "item_bias": bias_error,
-    }
-    grad_embeddings = {}
-    for name, (index, row) in rows.items():
-        weight = c if row.ndim == 1 else c[:, None]
-        grad_embeddings[name] = _scatter_rows(
-            emb[name], index, weight * (errors[name] + 2 * lam_e * row)
+    # The dot branch: d<p, q>/dp = q and d<p, q>/dq = p: (m, k).
+    dot_delta = delta if model_cfg.dot_dim > 0 else jnp.zeros_like(delta)
+    errors = {"user_dot": dot_delta[:, None] * q, "item_dot": dot_delta[:, None] * p}
+    for side in SIDES:  # d(x V)/dV = x^T (c delta); x is (m, 0) without features
+        grad_dense[f"{side}_feature_dot"] = x[side].T @ (
+            c[:, None] * errors[f"{side}_dot"]
         )
-    return J, {"embeddings": grad_embeddings, "dense": grad_dense}
+    # Embedding rows: the slice of delta^0 (or the dot/bias error) that belongs to
+    # each row, plus 2 lambda_e row, weighted by c_n and scatter-added. Unused
+    # biases (use_biases False) still get the penalty's gradient.
+    bias_error = delta if model_cfg.use_biases else jnp.zeros_like(delta)
+    blocks = first_layer_blocks(params, model_cfg)  # W_P, W_Q, ... of W^0
+    for side in SIDES:
+        errors[side] = delta_z @ blocks[side].T  # delta^1 W_P^T or W_Q^T: (m, d)
+        errors[f"{side}_bias"] = bias_error
+    grad_embeddings = {}
+    for side in SIDES:
+        for name in SIDE_TABLES[side]:
+            weight = c if rows[name].ndim == 1 else c[:, None]
+            grad_embeddings[name] = _scatter_rows(
+                params["embeddings"][name],
+                ids[side],
+                weight * (errors[name] + 2 * lam_e * rows[name]),
+            )
+    grads = {"embeddings": grad_embeddings, "dense": grad_dense}
+    return J, _add_weight_decay(grads, params, lam_w)
 
 
-def hand_grad(params, model_cfg, train_cfg, batch, features) -> Params:
-    """dJ/dtheta by hand, shaped like ``params``: :func:`hand_value_and_grad`[1]."""
+def hand_grad(
+    params: Params,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    batch,
+    features: Features,
+) -> Params:
+    """dJ/dtheta by hand, shaped like ``params``: :func:`hand_value_and_grad`[1].
+
+    Args and shapes as :func:`hand_value_and_grad`.
+
+    Returns:
+        grads, the pytree of ``params``' structure, shapes and dtypes.
+    """
     return hand_value_and_grad(params, model_cfg, train_cfg, batch, features)[1]

@@ -28,7 +28,16 @@ class HybridModel(nnx.Module):
     Attributes mirror the pytree: ``user`` (P), ``item`` (Q), ``user_dot`` (P'),
     ``item_dot`` (Q') are ``nnx.Embed`` tables; ``layers`` are ``nnx.Linear``
     (kernel (in, out), so a layer is ``a @ W + b`` as in ``model.dense_layer``);
-    ``head`` is ``nnx.Linear(D_L, 1)``.
+    ``head`` is ``nnx.Linear(D_L, 1)``; ``user_bias``, ``item_bias``,
+    ``user_feature_dot`` (V_U) and ``item_feature_dot`` (V_I) are ``nnx.Param``.
+
+    Args:
+        cfg: the model configuration (``dropout`` is ignored: inference only).
+        n_users, n_items: U and I, the rows of the id tables.
+        n_user_features, n_item_features: F_u and F_i, the content widths.
+        global_mean: mu, the starting value of the head's bias b.
+        rngs: the ``nnx.Rngs`` that draw the initial weights (as
+            ``model.init_params``: N(0, init_scale^2) tables, Glorot layers).
 
     >>> m = HybridModel(ModelConfig.tiny(), 5, 7, 3, 2, rngs=nnx.Rngs(0))
     >>> feats = {"user": jnp.ones((5, 3)), "item": jnp.ones((7, 2))}
@@ -74,7 +83,17 @@ class HybridModel(nnx.Module):
     def __call__(
         self, users: jax.Array, items: jax.Array, features: Features
     ) -> jax.Array:
-        """y_hat (or the logit) for (B,) users and items, shape (B,)."""
+        """y_hat (or the logit z) for a batch of (user, item) index pairs.
+
+        Args:
+            users: (B,) int user indices u.
+            items: (B,) int item indices i.
+            features: {"user": (U, F_u), "item": (I, F_i)} float content tables.
+
+        Returns:
+            (B,) float: a^L w + b + b_u + b_i + <P'_u + x_u V_U, Q'_i + x_i V_I>,
+            equal to ``model.forward`` of :func:`flax_to_params` (no dropout).
+        """
         cfg = self.cfg
         sigma = ACTIVATION_FUNCTIONS[cfg.activation]
         parts = [self.user(users), self.item(items)]  # P_u, Q_i: (B, d)
@@ -97,6 +116,17 @@ class HybridModel(nnx.Module):
 
 def params_to_flax(params: Params, cfg: ModelConfig) -> HybridModel:
     """A :class:`HybridModel` holding the weights of the pytree ``params``.
+
+    Args:
+        params: the pytree of ``model.init_params``.
+        cfg: the model configuration ``params`` was built for.
+
+    Returns:
+        The module, its weights the arrays of ``params`` (same values, shapes).
+
+    Raises:
+        ValueError: ``params`` has a different number of hidden layers than
+            ``cfg.hidden_dims``.
 
     >>> from hybridrec_jax.model import init_params
     >>> p = init_params(jax.random.key(0), ModelConfig.tiny(), 5, 7, 3, 2)
@@ -130,6 +160,13 @@ def params_to_flax(params: Params, cfg: ModelConfig) -> HybridModel:
 
 def flax_to_params(model: HybridModel) -> Params:
     """The dict pytree of ``model.init_params`` holding the module's weights.
+
+    Args:
+        model: a :class:`HybridModel`.
+
+    Returns:
+        {"embeddings": {...}, "dense": {...}} with the keys and shapes of
+        ``model.init_params`` (the inverse of :func:`params_to_flax`).
 
     >>> m = HybridModel(ModelConfig.tiny(), 5, 7, 3, 2, rngs=nnx.Rngs(0))
     >>> flax_to_params(m)["dense"]["head"]["w"].shape

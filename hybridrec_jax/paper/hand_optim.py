@@ -2,8 +2,9 @@
 
 Training uses optax; these are the executable statement of the update rules,
 and the tests hold them equal to ``optax.sgd`` and ``optax.adam`` over 100 steps
-of the real model. With g the gradient (e.g. of :func:`backprop.hand_value_and_grad`)
-and eta the learning rate:
+of the real model. With g the gradient (e.g. of
+:func:`hybridrec_jax.paper.backprop.hand_value_and_grad`) and eta the learning
+rate:
 
     SGD (the paper's, momentum 0):  theta <- theta - eta g
     SGD with momentum mu:           t <- g + mu t,  theta <- theta - eta t   (t_0 = 0)
@@ -22,16 +23,28 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from hybridrec_jax.config import TrainConfig
+from hybridrec_jax.config import ModelConfig, TrainConfig
 from hybridrec_jax.paper.backprop import hand_value_and_grad
 
 
-def sgd(learning_rate: float, momentum: float | None = None):
+def sgd(
+    learning_rate: float, momentum: float | None = None
+) -> optax.GradientTransformation:
     """SGD, theta <- theta - eta g, with optional momentum as optax.sgd.
 
     Momentum keeps a trace t <- g + mu t and steps theta <- theta - eta t (the
     form of ``optax.trace``; t = 0 initially). momentum None or 0 is the paper's
     plain SGD.
+
+    Args:
+        learning_rate: eta > 0.
+        momentum: mu in [0, 1), or None (plain SGD).
+
+    Returns:
+        An ``optax.GradientTransformation``: ``init(params)`` gives the state
+        (``optax.EmptyState()``, or the trace t, zeros shaped like params);
+        ``update(grads, state, params=None)`` gives (updates -eta g or -eta t,
+        shaped like grads; the new state).
 
     >>> opt = sgd(0.1)
     >>> updates, _ = opt.update(jnp.array([1.0, -2.0]), opt.init(jnp.zeros(2)))
@@ -54,12 +67,26 @@ def sgd(learning_rate: float, momentum: float | None = None):
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def adam(learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
+def adam(
+    learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
+) -> optax.GradientTransformation:
     """Adam (Kingma & Ba 2015) with bias correction, step for step as optax.adam.
 
     m <- b1 m + (1 - b1) g,   v <- b2 v + (1 - b2) g^2,
     m_hat = m / (1 - b1^t),   v_hat = v / (1 - b2^t),
     theta <- theta - eta m_hat / (sqrt(v_hat) + eps).
+
+    Args:
+        learning_rate: eta > 0.
+        b1: decay of the first moment m, in [0, 1).
+        b2: decay of the second moment v, in [0, 1).
+        eps: added to sqrt(v_hat) so the step stays finite.
+
+    Returns:
+        An ``optax.GradientTransformation``: ``init(params)`` gives the state
+        {"t": int32 step count 0, "m": zeros, "v": zeros}, m and v shaped like
+        params; ``update(grads, state, params=None)`` gives (updates
+        -eta m_hat / (sqrt(v_hat) + eps), shaped like grads; the new state).
 
     >>> opt = adam(0.1)
     >>> updates, _ = opt.update(jnp.array([3.0, -0.5]), opt.init(jnp.zeros(2)))
@@ -99,6 +126,13 @@ def adam(learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 
 def hand_optimizer(train_cfg: TrainConfig) -> optax.GradientTransformation:
     """Our adam(eta) or sgd(eta, momentum): the twin of ``train.make_optimizer``.
 
+    Args:
+        train_cfg: gives ``optimizer`` ("adam" or "sgd"), ``learning_rate`` eta
+            and ``momentum`` mu (0: the paper's plain SGD).
+
+    Returns:
+        :func:`adam` or :func:`sgd`, an ``optax.GradientTransformation``.
+
     >>> hand_optimizer(TrainConfig(optimizer="sgd", momentum=0.0)).init({})
     EmptyState()
     """
@@ -107,11 +141,42 @@ def hand_optimizer(train_cfg: TrainConfig) -> optax.GradientTransformation:
     return sgd(train_cfg.learning_rate, momentum=train_cfg.momentum or None)
 
 
-def make_hand_train_step(model_cfg, train_cfg, optimizer):
+def make_hand_train_step(
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    optimizer: optax.GradientTransformation,
+):
     """step(params, opt_state, batch, features, key) -> (params, opt_state, J).
 
     The twin of ``train.make_train_step`` with :func:`hand_value_and_grad` in
-    place of ``jax.value_and_grad`` (no dropout; ``key`` is unused).
+    place of ``jax.value_and_grad``: theta <- theta + update(dJ/dtheta).
+
+    Args:
+        model_cfg: the model configuration (``dropout`` is ignored).
+        train_cfg: gives the loss and the penalties lambda_e, lambda_w.
+        optimizer: any ``optax.GradientTransformation`` (ours or optax's).
+
+    Returns:
+        The pure, unjitted ``step``: params (the pytree of
+        ``model.init_params``), the optimiser state, a ``train.Batch`` of (m,)
+        arrays and the feature tables in; the updated params and state and the
+        scalar J(theta) of the params before the step out. ``key`` is unused
+        (no dropout).
+
+    >>> from hybridrec_jax.config import ModelConfig
+    >>> from hybridrec_jax.model import init_params
+    >>> from hybridrec_jax.train import Batch
+    >>> cfg, tcfg = ModelConfig.tiny(), TrainConfig.tiny()
+    >>> p = init_params(jax.random.key(0), cfg, 3, 4, 2, 1, 3.0)
+    >>> feats = {"user": jnp.ones((3, 2)), "item": jnp.ones((4, 1))}
+    >>> b = Batch(jnp.array([0, 2]), jnp.array([1, 3]), jnp.array([4.0, 2.0]),
+    ...           jnp.ones(2))
+    >>> opt = sgd(0.1)
+    >>> step = make_hand_train_step(cfg, tcfg, opt)
+    >>> J0 = step(p, opt.init(p), b, feats)[2]
+    >>> p1 = step(p, opt.init(p), b, feats)[0]
+    >>> bool(step(p1, opt.init(p1), b, feats)[2] < J0)  # the loss falls
+    True
     """
 
     def step(params, opt_state, batch, features, key=None):

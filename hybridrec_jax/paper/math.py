@@ -1,11 +1,9 @@
-"""The paper's equations by hand: layers, activations and losses with their
-derivatives.
+"""The paper's equations by hand: the derivatives behind back-propagation.
 
-Training uses JAX's autodiff; this module and :mod:`backprop` are the executable
-statement of the math behind it, and the tests hold the two equal (gradients
-in float64 to rtol 1e-10). Back-propagation through the whole model is in
-:mod:`backprop`, SGD and Adam by hand in :mod:`hand_optim`. Notation (DESIGN.md
-section 1) for a batch of m rows:
+Training uses JAX's autodiff; this module and :mod:`hybridrec_jax.paper.backprop`
+are the executable statement of the math behind it, and the tests hold the two
+equal (gradients in float64 to rtol 1e-10). Notation (README, "The model") for
+a batch of m rows:
 
     a^0     = [P_u ; Q_i ; x_u ; x_i]                 (m, D_0)
     z^{l+1} = a^l W^l + b^l               (m, D_{l+1}), W^l of shape (D_l, D_{l+1})
@@ -13,7 +11,14 @@ section 1) for a batch of m rows:
     y_hat   = a^L w + b + b_u + b_i + <p, q>,   p = P'_u + x_u V_U, q = Q'_i + x_i V_I
 
 The paper writes a layer as sigma(W a + b) for one column vector a; a batch here
-is a stack of rows, so the same layer reads ``a @ W + b``.
+is a stack of rows, so the same layer reads ``a @ W + b``
+(:func:`hybridrec_jax.model.dense_layer`, re-exported here as ``dense_layer``).
+
+Each function the model uses is defined once, where the model defines it: the
+activations sigma are ``model.ACTIVATION_FUNCTIONS`` and the per-element losses
+are :mod:`hybridrec_jax.losses`. This module adds what the paper's derivation
+needs on top: sigma'(z), dl/d output, and the probability form of the
+cross-entropy, which the paper prints (with a typo) and training never uses.
 """
 
 from __future__ import annotations
@@ -23,34 +28,45 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-# ---------------------------------------------------------------- layers
+from hybridrec_jax.losses import sigmoid_binary_cross_entropy, squared_error
+from hybridrec_jax.model import ACTIVATION_FUNCTIONS, dense_layer
 
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "binary_cross_entropy",
+    "binary_cross_entropy_derivative",
+    "binary_cross_entropy_from_logit",
+    "binary_cross_entropy_logit_derivative",
+    "dense_layer",
+    "identity_derivative",
+    "relu_derivative",
+    "sigmoid",
+    "sigmoid_derivative",
+    "squared_error",
+    "squared_error_derivative",
+    "tanh_derivative",
+]
 
-def dense_layer(a: jax.Array, W: jax.Array, b: jax.Array) -> jax.Array:
-    """z = a W + b, the paper's W a + b for a batch of row vectors.
+#: sigma(z) = 1 / (1 + exp(-z)), the model's (``model.ACTIVATION_FUNCTIONS``).
+sigmoid = ACTIVATION_FUNCTIONS["sigmoid"]
+#: l(z, y) of the logit z: :func:`hybridrec_jax.losses.sigmoid_binary_cross_entropy`
+#: under the name that pairs it with :func:`binary_cross_entropy`.
+binary_cross_entropy_from_logit = sigmoid_binary_cross_entropy
 
-    Args:
-        a: (m, D_in) activations a^l, one example per row.
-        W: (D_in, D_out) weights W^l.
-        b: (D_out,) bias b^l.
-
-    >>> dense_layer(jnp.array([[1.0, 2.0]]), jnp.eye(2), jnp.array([0.5, 0.0])).tolist()
-    [[1.5, 2.0]]
-    """
-    return a @ W + b
-
-
-def relu(z: jax.Array) -> jax.Array:
-    """sigma(z) = max(z, 0).
-
-    >>> relu(jnp.array([-1.0, 2.0])).tolist()
-    [0.0, 2.0]
-    """
-    return jnp.maximum(z, 0.0)
+# ---------------------------------------------------------------- activations
 
 
 def relu_derivative(z: jax.Array) -> jax.Array:
-    """sigma'(z) = 1 if z > 0 else 0 (0 at z = 0, as ``jax.nn.relu`` defines it).
+    """sigma'(z) of sigma(z) = max(z, 0): 1 if z > 0 else 0.
+
+    0 at z = 0, as ``jax.nn.relu`` defines its derivative there.
+
+    Args:
+        z: pre-activations z^l, any shape, float.
+
+    Returns:
+        sigma'(z), the shape and dtype of ``z``.
 
     >>> relu_derivative(jnp.array([-1.0, 0.0, 2.0])).tolist()
     [0.0, 0.0, 1.0]
@@ -58,17 +74,14 @@ def relu_derivative(z: jax.Array) -> jax.Array:
     return (z > 0).astype(z.dtype)
 
 
-def sigmoid(z: jax.Array) -> jax.Array:
-    """sigma(z) = 1 / (1 + exp(-z)).
-
-    >>> float(sigmoid(jnp.array(0.0)))
-    0.5
-    """
-    return jax.nn.sigmoid(z)
-
-
 def sigmoid_derivative(z: jax.Array) -> jax.Array:
-    """sigma'(z) = sigma(z) (1 - sigma(z)).
+    """sigma'(z) = sigma(z) (1 - sigma(z)) of sigma(z) = 1 / (1 + exp(-z)).
+
+    Args:
+        z: pre-activations z^l, any shape, float.
+
+    Returns:
+        sigma'(z), the shape and dtype of ``z``.
 
     >>> float(sigmoid_derivative(jnp.array(0.0)))
     0.25
@@ -77,35 +90,29 @@ def sigmoid_derivative(z: jax.Array) -> jax.Array:
     return s * (1 - s)
 
 
-def tanh(z: jax.Array) -> jax.Array:
-    """sigma(z) = tanh(z) = (e^z - e^-z) / (e^z + e^-z).
-
-    >>> float(tanh(jnp.array(0.0)))
-    0.0
-    """
-    return jnp.tanh(z)
-
-
 def tanh_derivative(z: jax.Array) -> jax.Array:
-    """sigma'(z) = 1 - tanh(z)^2.
+    """sigma'(z) = 1 - tanh(z)^2 of sigma(z) = tanh(z).
+
+    Args:
+        z: pre-activations z^l, any shape, float.
+
+    Returns:
+        sigma'(z), the shape and dtype of ``z``.
 
     >>> float(tanh_derivative(jnp.array(0.0)))
     1.0
     """
-    return 1 - jnp.tanh(z) ** 2
-
-
-def identity(z: jax.Array) -> jax.Array:
-    """sigma(z) = z (a linear layer).
-
-    >>> float(identity(jnp.array(3.0)))
-    3.0
-    """
-    return z
+    return 1 - ACTIVATION_FUNCTIONS["tanh"](z) ** 2
 
 
 def identity_derivative(z: jax.Array) -> jax.Array:
-    """sigma'(z) = 1.
+    """sigma'(z) = 1 of sigma(z) = z (a linear layer).
+
+    Args:
+        z: pre-activations z^l, any shape, float.
+
+    Returns:
+        ones, the shape and dtype of ``z``.
 
     >>> identity_derivative(jnp.array([3.0, -1.0])).tolist()
     [1.0, 1.0]
@@ -113,28 +120,32 @@ def identity_derivative(z: jax.Array) -> jax.Array:
     return jnp.ones_like(z)
 
 
-#: activation name -> (sigma, sigma'), the names of ``ModelConfig.activation``.
+_DERIVATIVES = {
+    "relu": relu_derivative,
+    "sigmoid": sigmoid_derivative,
+    "tanh": tanh_derivative,
+    "identity": identity_derivative,
+}
+#: activation name -> (sigma, sigma'), the names of ``ModelConfig.activation``;
+#: sigma is the model's own function.
 ACTIVATIONS: dict[str, tuple[Callable, Callable]] = {
-    "relu": (relu, relu_derivative),
-    "sigmoid": (sigmoid, sigmoid_derivative),
-    "tanh": (tanh, tanh_derivative),
-    "identity": (identity, identity_derivative),
+    name: (sigma, _DERIVATIVES[name]) for name, sigma in ACTIVATION_FUNCTIONS.items()
 }
 
 # ---------------------------------------------------------------- losses
 
 
-def squared_error(y_hat: jax.Array, y: jax.Array) -> jax.Array:
-    """l = (y - y_hat)^2 per element; MSE = (1/N) sum l (the paper's loss).
-
-    >>> float(squared_error(jnp.array(3.0), jnp.array(5.0)))
-    4.0
-    """
-    return (y - y_hat) ** 2
-
-
 def squared_error_derivative(y_hat: jax.Array, y: jax.Array) -> jax.Array:
-    """dl/dy_hat = 2 (y_hat - y); dMSE/dy_hat_n = 2 (y_hat_n - y_n) / N.
+    """dl/dy_hat = 2 (y_hat - y) of l = (y - y_hat)^2 (``losses.squared_error``).
+
+    Of the mean, dMSE/dy_hat_n = 2 (y_hat_n - y_n) / N.
+
+    Args:
+        y_hat: predictions, any shape, float.
+        y: targets, broadcastable to ``y_hat``.
+
+    Returns:
+        dl/dy_hat per element, the broadcast shape.
 
     >>> float(squared_error_derivative(jnp.array(3.0), jnp.array(5.0)))
     -4.0
@@ -143,12 +154,21 @@ def squared_error_derivative(y_hat: jax.Array, y: jax.Array) -> jax.Array:
 
 
 def binary_cross_entropy(y_hat: jax.Array, y: jax.Array) -> jax.Array:
-    """l = -[y log y_hat + (1 - y) log(1 - y_hat)] from a probability y_hat.
+    """l = -[y log y_hat + (1 - y) log(1 - y_hat)] of a probability y_hat.
 
     The paper prints ``y log log(y) + (1-y) log log(1-y)``: a typo (a double log,
     of the target instead of the prediction, and no minus sign). This is the
-    correct loss; train with :func:`binary_cross_entropy_from_logit`, which is
-    the same function of the logit but never takes log(0).
+    correct loss in the paper's form, for exposition; training uses the same
+    function of the logit, :func:`hybridrec_jax.losses.sigmoid_binary_cross_entropy`
+    (l(sigmoid(z), y) there), which never takes log(0).
+
+    Args:
+        y_hat: probabilities in (0, 1), any shape, float.
+        y: targets in [0, 1], broadcastable to ``y_hat``.
+
+    Returns:
+        l per element, the broadcast shape; inf where y_hat is exactly 0 or 1
+        against the other label.
 
     >>> round(float(binary_cross_entropy(jnp.array(0.5), jnp.array(1.0))), 6)
     0.693147
@@ -157,7 +177,14 @@ def binary_cross_entropy(y_hat: jax.Array, y: jax.Array) -> jax.Array:
 
 
 def binary_cross_entropy_derivative(y_hat: jax.Array, y: jax.Array) -> jax.Array:
-    """dl/dy_hat = (y_hat - y) / (y_hat (1 - y_hat)).
+    """dl/dy_hat = (y_hat - y) / (y_hat (1 - y_hat)) of :func:`binary_cross_entropy`.
+
+    Args:
+        y_hat: probabilities in (0, 1), any shape, float.
+        y: targets in [0, 1], broadcastable to ``y_hat``.
+
+    Returns:
+        dl/dy_hat per element, the broadcast shape.
 
     >>> float(binary_cross_entropy_derivative(jnp.array(0.5), jnp.array(1.0)))
     -2.0
@@ -165,22 +192,18 @@ def binary_cross_entropy_derivative(y_hat: jax.Array, y: jax.Array) -> jax.Array
     return (y_hat - y) / (y_hat * (1 - y_hat))
 
 
-def binary_cross_entropy_from_logit(z: jax.Array, y: jax.Array) -> jax.Array:
-    """l = -[y log sigmoid(z) + (1 - y) log sigmoid(-z)], y_hat = sigmoid(z).
-
-    This corrects the paper's ``y log log(y)`` typo (see
-    :func:`binary_cross_entropy`). log(1 - sigmoid(z)) = log sigmoid(-z), and
-    log-sigmoid is evaluated stably, so large |z| neither rounds sigmoid(z) to
-    0 or 1 nor reaches log(0).
-
-    >>> round(float(binary_cross_entropy_from_logit(jnp.array(0.0), 1.0)), 6)
-    0.693147
-    """
-    return -(y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z))
-
-
 def binary_cross_entropy_logit_derivative(z: jax.Array, y: jax.Array) -> jax.Array:
-    """dl/dz = sigmoid(z) - y (the chain rule folds sigma'(z) into dl/dy_hat).
+    """dl/dz = sigmoid(z) - y of l(sigmoid(z), y), the BCE of the logit z.
+
+    The chain rule dl/dz = dl/dy_hat sigma'(z) with sigma'(z) = y_hat (1 - y_hat)
+    cancels the denominator of :func:`binary_cross_entropy_derivative`.
+
+    Args:
+        z: logits, any shape, float.
+        y: targets in [0, 1], broadcastable to ``z``.
+
+    Returns:
+        dl/dz per element, the broadcast shape.
 
     >>> float(binary_cross_entropy_logit_derivative(jnp.array(0.0), jnp.array(1.0)))
     -0.5
@@ -188,8 +211,9 @@ def binary_cross_entropy_logit_derivative(z: jax.Array, y: jax.Array) -> jax.Arr
     return sigmoid(z) - y
 
 
-#: loss name -> (l(output, y), dl/d output), the names of ``TrainConfig.loss``.
+#: loss name -> (l(output, y), dl/d output), the names of ``TrainConfig.loss``;
+#: l is the per-element loss of :mod:`hybridrec_jax.losses` that training uses.
 LOSSES: dict[str, tuple[Callable, Callable]] = {
     "mse": (squared_error, squared_error_derivative),
-    "bce": (binary_cross_entropy_from_logit, binary_cross_entropy_logit_derivative),
+    "bce": (sigmoid_binary_cross_entropy, binary_cross_entropy_logit_derivative),
 }
