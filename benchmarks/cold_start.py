@@ -1,13 +1,14 @@
 """Cold-start items: ranking items that no training interaction mentions.
 
-    python benchmarks/cold_start.py                 # ML-100K (see --help)
-    python benchmarks/cold_start.py --small         # a quick synthetic smoke run
+    python -m benchmarks.cold_start                 # ML-100K (see --help)
+    python -m benchmarks.cold_start --small         # a quick synthetic smoke run
 
 20% of the rated items are held out with all their interactions (implicit: every
 rating is a positive). Models train on the rest, drawing negatives only from the
 warm items, so nothing about a cold item is seen in training. Each user with at
 least one cold interaction then ranks the cold items only; relevant = the cold
-items the user rated. A cold item's id rows are zero (``coldstart``), so:
+items the user rated. A cold item's id rows are zero (``evaluate_cold_start``),
+so:
 
 - popularity (features): log(1 + n_i) regressed on the item content over the
   warm items, predicted for the cold ones (the same list for every user);
@@ -28,23 +29,15 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import find_data, write_results  # noqa: E402
-from hybridrec_jax import SyntheticConfig, TrainConfig, load_synthetic  # noqa: E402
-from hybridrec_jax.config import ImplicitConfig  # noqa: E402
-from hybridrec_jax.data import (  # noqa: E402
-    cold_start_split,
-    held_out_mask,
-    load_ml100k,
-)
-from hybridrec_jax.evaluate.ranking import evaluate_full_ranking  # noqa: E402
-from hybridrec_jax.evaluate.ratings import device_features  # noqa: E402
-from hybridrec_jax.serve.coldstart import (  # noqa: E402
+from benchmarks.common import find_data, write_results
+from hybridrec_jax import VARIANTS, SyntheticConfig, TrainConfig, fit, load_synthetic
+from hybridrec_jax.data import cold_start_split, held_out_mask, load_ml100k
+from hybridrec_jax.evaluate import (
+    device_features,
+    evaluate_cold_start,
+    evaluate_full_ranking,
     feature_popularity,
-    zero_entity_rows,
 )
-from hybridrec_jax.train.implicit import VARIANTS, fit_implicit  # noqa: E402
 
 MODELS = {
     "mf": VARIANTS["mf"].replace(dot_dim=32),
@@ -52,23 +45,13 @@ MODELS = {
 }
 
 
-def evaluate(params, cfg, features, train, test, cold, scorer=None):
-    result = evaluate_full_ranking(
-        params,
-        cfg,
-        features,
-        (train.user, train.item),
-        (test.user, test.item),
-        ks=(10,),
-        allowed_items=cold,
-        scorer=scorer,
-    )
-    keys = ("auc", "ndcg@10", "hr@10", "recall@10", "n_users")
-    return {k: result[k] for k in keys}
+KEYS = ("auc", "ndcg@10", "hr@10", "recall@10", "n_users")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.cold_start", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--small", action="store_true", help="tiny synthetic run")
     parser.add_argument("--out-dir", type=Path, default=None)
     parser.add_argument("--data-dir", default=None, help="the ml-100k folder")
@@ -86,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         l2_dense=1e-5,
         validation_fraction=0.05,
         seed=args.seed,
+        negatives=4,
     )
     models = dict(MODELS)
     if args.small:
@@ -127,22 +111,18 @@ def main(argv: list[str] | None = None) -> int:
     def popularity_scorer(params, cfg, features, users):
         return jnp.broadcast_to(popularity, (len(users), popularity.shape[0]))
 
-    rows = {
-        "popularity (features)": evaluate(
-            None, None, features, train, test, cold, popularity_scorer
-        )
-    }
+    pairs = (train.user, train.item), (test.user, test.item)
+    popular = evaluate_full_ranking(
+        None, None, features, *pairs, allowed_items=cold, scorer=popularity_scorer
+    )
+    rows = {"popularity (features)": {k: popular[k] for k in KEYS}}
     for name, model_cfg in models.items():
         start = time.perf_counter()
-        result = fit_implicit(
-            train,
-            model_cfg,
-            train_cfg,
-            ImplicitConfig(n_negatives=4),
-            allowed_items=~cold,
+        result = fit(train, model_cfg, train_cfg, allowed_items=~cold)
+        figures = evaluate_cold_start(
+            result.params, model_cfg, features, *pairs, cold_items=cold
         )
-        params = zero_entity_rows(result.params, items=np.flatnonzero(cold))
-        rows[name] = evaluate(params, model_cfg, features, train, test, cold)
+        rows[name] = {k: figures[k] for k in KEYS}
         rows[name]["train_seconds"] = time.perf_counter() - start
         rows[name]["model_config"] = asdict(model_cfg)
     lines = [

@@ -1,5 +1,6 @@
 """Shared plumbing for the benchmark scripts: environment facts and result files.
 
+Every benchmark runs from the repository root as ``python -m benchmarks.NAME``.
 Data folders are found by :func:`hybridrec_jax.data.find_data` (re-exported).
 
 Every benchmark writes ``benchmarks/results/<name>.json`` (for scripts) and
@@ -21,9 +22,23 @@ import jax
 
 from hybridrec_jax.data import find_data  # re-exported for the benchmark scripts
 
-__all__ = ["RESULTS", "environment", "find_data", "timed", "write_results"]
+__all__ = ["RESULTS", "command", "environment", "find_data", "timed", "write_results"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def command() -> str:
+    """The command line that started this process, as it is typed again.
+
+    A benchmark started as ``python -m benchmarks.NAME ARGS`` gives exactly
+    that; a console script (``pytest ...``) gives its name and arguments.
+    """
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None:  # python -m MODULE
+        launcher = ["python", "-m", spec.name.removesuffix(".__main__")]
+    else:
+        launcher = [Path(sys.argv[0]).name]
+    return " ".join([*launcher, *sys.argv[1:]])
 
 
 def environment() -> dict:
@@ -36,7 +51,7 @@ def environment() -> dict:
             versions[package] = None
     device = jax.devices()[0]
     return {
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": command(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "python": platform.python_version(),
         "versions": versions,

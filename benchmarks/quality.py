@@ -1,7 +1,7 @@
 """Rating quality against published numbers: ML-100K u1..u5 and ML-1M 90/10.
 
-    python benchmarks/quality.py                    # real data (see --help)
-    python benchmarks/quality.py --small            # a quick synthetic smoke run
+    python -m benchmarks.quality                    # real data (see --help)
+    python -m benchmarks.quality --small            # a quick synthetic smoke run
 
 Every figure is a test-set RMSE with predictions clipped to the rating scale,
 from ``hybridrec_jax.run_experiment`` with the library's default configuration;
@@ -20,17 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import RESULTS, find_data, write_results  # noqa: E402
-from benchmarks.ranking import PUBLISHED as PUBLISHED_NCF  # noqa: E402
-from hybridrec_jax import (  # noqa: E402
-    ModelConfig,
-    SyntheticConfig,
-    TrainConfig,
-    run_experiment,
-)
-from hybridrec_jax.experiment import DATASETS  # noqa: E402
+from benchmarks.common import RESULTS, find_data, write_results
+from benchmarks.ranking import PUBLISHED as PUBLISHED_NCF
+from hybridrec_jax import ModelConfig, SyntheticConfig, TrainConfig, run_experiment
+from hybridrec_jax.data import DATASETS
 
 PUBLISHED = {
     "ml-100k u1": [
@@ -109,7 +102,9 @@ def summarise(runs: list[dict]) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.quality", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--ml100k-dir", default=None)
     parser.add_argument("--ml1m-dir", default=None)
     parser.add_argument("--folds", default="u1,u2,u3,u4,u5")

@@ -1,9 +1,9 @@
 """Top-K ranking on the NCF ML-1M protocol, every model variant, sampled and full.
 
-    python benchmarks/ranking.py                    # NCF ML-1M (see --help)
-    python benchmarks/ranking.py --small            # a quick synthetic smoke run
+    python -m benchmarks.ranking                    # NCF ML-1M (see --help)
+    python -m benchmarks.ranking --small            # a quick synthetic smoke run
 
-Each variant of ``hybridrec_jax.train.implicit.VARIANTS`` is trained on the NCF
+Each variant of ``hybridrec_jax.VARIANTS`` is trained by ``fit`` on the NCF
 training pairs with BCE and k sampled negatives per positive (resampled every
 epoch), early-stopped on the full-ranking HR@10 of one leave-one-out validation
 item per user taken from the training pairs (the user's latest), then, with
@@ -33,27 +33,18 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import find_data, write_results  # noqa: E402
-from hybridrec_jax import SyntheticConfig, TrainConfig, load_synthetic  # noqa: E402
-from hybridrec_jax.data.interactions import add_spectral_features  # noqa: E402
-from hybridrec_jax.evaluate.ranking import (  # noqa: E402
+from benchmarks.common import find_data, write_results
+from hybridrec_jax import VARIANTS, SyntheticConfig, TrainConfig, load_synthetic
+from hybridrec_jax.data import add_spectral_features, leave_one_out, load_ncf_ml1m
+from hybridrec_jax.evaluate import (
+    device_features,
     evaluate_full_ranking,
     evaluate_sampled,
     sample_eval_negatives,
+    score_all,
+    score_all_plain,
 )
-from hybridrec_jax.evaluate.ratings import device_features  # noqa: E402
-from hybridrec_jax.evaluate.scoring import score_all, score_all_plain  # noqa: E402
-from hybridrec_jax.train.fit import make_optimizer  # noqa: E402
-from hybridrec_jax.train.implicit import (  # noqa: E402
-    VARIANTS,
-    ImplicitConfig,
-    TrainingState,
-    fit_implicit,
-    leave_one_out,
-    neumf_from_pretrained,
-)
+from hybridrec_jax.train import fit, neumf_from_pretrained
 
 # NCF ML-1M, sampled protocol: (model, HR@10, NDCG@10, source).
 PUBLISHED = [
@@ -65,8 +56,6 @@ PUBLISHED = [
 
 def load_ncf(ncf_dir: Path, ml1m_dir: Path):
     """(train Dataset, test items (U,), test negatives (U, 99))."""
-    from hybridrec_jax.data.ncf import load_ncf_ml1m
-
     data = load_ncf_ml1m(ncf_dir, ml1m_dir)
     return data.train, data.test_items, data.test_negatives
 
@@ -76,7 +65,7 @@ def load_small(seed: int = 0):
     cfg = dataclasses.replace(SyntheticConfig.tiny(), n_items=300, seed=seed)
     data = load_synthetic(cfg)
     data = dataclasses.replace(data, rating=np.ones_like(data.rating))
-    kept, held = leave_one_out(data.user, data.timestamp, seed)
+    kept, held = leave_one_out(data, seed=seed)
     train, test = data.subset(kept), data.subset(held)
     users = np.arange(train.n_users)
     test_items = np.full(train.n_users, -1)
@@ -94,28 +83,29 @@ def load_small(seed: int = 0):
 
 
 def run_variant(
-    name, model_cfg, train, test_items, negatives, args, train_cfg, state=None
+    name, model_cfg, train, test_items, negatives, args, train_cfg, initial=None
 ):
-    """Train one variant (from ``state`` if given) and evaluate it both ways."""
+    """Train one variant (from the parameters ``initial`` with a fresh optimiser,
+    if given) and evaluate it both ways."""
     if model_cfg.use_features and args.interaction_dim:
         (train,) = add_spectral_features(train, (), args.interaction_dim, args.seed)
     start = time.perf_counter()
     n_negatives = args.negatives
     if model_cfg.hidden_dims:  # the MLP family: dearer per example
         n_negatives = args.mlp_negatives or args.negatives
-        if state is None:
+        if initial is None:
             train_cfg = train_cfg.replace(epochs=args.mlp_epochs or train_cfg.epochs)
-    implicit_cfg = ImplicitConfig(n_negatives=n_negatives, sampler=args.sampler)
-    result = fit_implicit(train, model_cfg, train_cfg, implicit_cfg, state=state)
+    train_cfg = train_cfg.replace(negatives=n_negatives)
+    result = fit(train, model_cfg, train_cfg, params=initial)
     selected = result
     if args.refit:
         # The validation item is each user's latest training pair, the one most
         # like the next-item test: train again on every pair, as many epochs as
-        # early stopping chose, from the same seed (and start, if any).
+        # early stopping chose, from the same seed (and initial parameters, if any).
         refit_cfg = train_cfg.replace(
             validation_fraction=0.0, epochs=max(result.best_epoch, 1), patience=0
         )
-        result = fit_implicit(train, model_cfg, refit_cfg, implicit_cfg, state=state)
+        result = fit(train, model_cfg, refit_cfg, params=initial)
     seconds = time.perf_counter() - start
     features = device_features(train)
     users = np.flatnonzero(test_items >= 0)
@@ -227,7 +217,9 @@ def markdown(rows: dict, timing: dict, setting: str) -> str:
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.ranking", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--small", action="store_true", help="tiny synthetic run")
     parser.add_argument("--out-dir", type=Path, default=None)
     parser.add_argument("--ncf-dir", default=None, help="folder of the NCF files")
@@ -296,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         l2_dense=0.0,
         validation_fraction=0.05,
         seed=args.seed,
+        negatives=args.negatives,
+        sampler=args.sampler,
     )
     if args.small:
         train, test_items, negatives = load_small(args.seed)
@@ -390,9 +384,8 @@ def main(argv: list[str] | None = None) -> int:
         tune_cfg = train_cfg.replace(
             learning_rate=args.finetune_learning_rate, epochs=args.finetune_epochs
         )
-        state = TrainingState(start, make_optimizer(tune_cfg).init(start), 0)
         rows[name], params, features = run_variant(
-            name, cfg, train, test_items, negatives, args, tune_cfg, state
+            name, cfg, train, test_items, negatives, args, tune_cfg, start
         )
         fitted[name] = (params, features)
         variants[name] = cfg

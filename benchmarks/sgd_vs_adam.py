@@ -1,7 +1,7 @@
 """SGD against Adam on the same model, data and epoch budget.
 
-    python benchmarks/sgd_vs_adam.py              # ML-100K u1 if found
-    python benchmarks/sgd_vs_adam.py --small         # quick smoke run
+    python -m benchmarks.sgd_vs_adam              # ML-100K u1 if found
+    python -m benchmarks.sgd_vs_adam --small      # quick smoke run
 
 For each optimiser a small learning-rate sweep (and momentum 0 / 0.9 for SGD),
 each setting over several seeds, every run for the same number of epochs with no
@@ -19,10 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import RESULTS, find_data, write_results  # noqa: E402
-from hybridrec_jax import (  # noqa: E402
+from benchmarks.common import RESULTS, find_data, write_results
+from hybridrec_jax import (
     ModelConfig,
     SyntheticConfig,
     TrainConfig,
@@ -30,7 +28,7 @@ from hybridrec_jax import (  # noqa: E402
     fit,
     load_split,
 )
-from hybridrec_jax.data.interactions import add_spectral_features  # noqa: E402
+from hybridrec_jax.data import add_spectral_features
 
 SWEEP = {
     "adam": [{"learning_rate": lr} for lr in (1e-3, 2e-3, 5e-3)],
@@ -73,7 +71,9 @@ def first_reaching(values, times, target):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.sgd_vs_adam", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--data-dir", default=None, help="ML-100K folder")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=3)

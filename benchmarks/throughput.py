@@ -1,7 +1,7 @@
 """Training and scoring throughput on whatever device JAX sees (CPU, GPU, TPU).
 
-    python benchmarks/throughput.py                  # ML-100K features if found
-    python benchmarks/throughput.py --small          # quick smoke run
+    python -m benchmarks.throughput                  # ML-100K features if found
+    python -m benchmarks.throughput --small          # quick smoke run
 
 Measures, after a compile and warm-up, blocking on results:
 - training examples/s of the scanned epoch against batch size (256 .. 65536)
@@ -28,10 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import RESULTS, find_data, timed, write_results  # noqa: E402
-from hybridrec_jax import (  # noqa: E402
+from benchmarks.common import RESULTS, find_data, timed, write_results
+from hybridrec_jax import (
     Batch,
     ModelConfig,
     SyntheticConfig,
@@ -43,9 +41,9 @@ from hybridrec_jax import (  # noqa: E402
     make_jit_train_step,
     make_optimizer,
     make_train_epoch,
-    predict,
+    score_all,
 )
-from hybridrec_jax.data.interactions import add_spectral_features  # noqa: E402
+from hybridrec_jax.data import add_spectral_features
 
 # Dense float32 peak FLOP/s (no sparsity), from the vendors' data sheets.
 PEAK_FLOPS = {
@@ -186,29 +184,21 @@ def round_robin_seconds(runners: dict, repeats: int) -> dict:
 
 
 def scoring_throughput(train, model_cfg, repeats):
-    """Pairs/s of scoring every user against every item (chunked predict)."""
+    """Pairs/s of scoring every user against every item (the factorised scorer)."""
     _, params, _, features = setup(train, model_cfg, TrainConfig())
-    users = np.repeat(np.arange(train.n_users, dtype=np.int32), train.n_items)
-    items = np.tile(np.arange(train.n_items, dtype=np.int32), train.n_users)
-    try:  # the factorised scorer, where the library has it
-        from hybridrec_jax.evaluate.scoring import score_all
+    users = jnp.arange(train.n_users)
 
-        def run():
-            return score_all(params, model_cfg, features, jnp.arange(train.n_users))
+    def run():
+        return score_all(params, model_cfg, features, users)
 
-        name = "factorised score_all"
-    except ImportError:
-
-        def run():
-            return predict(params, model_cfg, features, users, items, chunk_size=65536)
-
-        name = "chunked predict"
     seconds = timed(run, repeats=repeats)
-    return len(users) / seconds, seconds, name
+    return train.n_users * train.n_items / seconds, seconds, "factorised score_all"
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.throughput", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--data-dir", default=None, help="ML-100K folder")
     parser.add_argument("--small", action="store_true")
     parser.add_argument("--repeats", type=int, default=7)

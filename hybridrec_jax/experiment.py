@@ -21,6 +21,7 @@ from hybridrec_jax.data import (
     Dataset,
     Preparation,
     SyntheticConfig,
+    add_spectral_features,
     default_data_dir,
     fit_features,
     prepare_named,
@@ -28,7 +29,6 @@ from hybridrec_jax.data import (
     split_rows,
 )
 from hybridrec_jax.data import SPLITS as DATA_SPLITS
-from hybridrec_jax.data.interactions import add_spectral_features
 from hybridrec_jax.evaluate import (
     evaluate_ratings,
     fit_biases,

@@ -7,11 +7,15 @@ concatenated whole and every layer is one product, so ``jax.grad`` of
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
-ACTIVATIONS = {"relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh,
-               "identity": lambda z: z}  # fmt: skip
+#: sigma written out, not taken from jax.nn or the library.
+PLAIN_ACTIVATIONS = {
+    "relu": lambda z: jnp.where(z > 0, z, 0.0),  # derivative 0 at 0, as jax.nn.relu
+    "sigmoid": lambda z: 1 / (1 + jnp.exp(-z)),
+    "tanh": jnp.tanh,
+    "identity": lambda z: z,
+}
 
 
 def plain_input_layer(params, cfg, users, items, features):
@@ -28,7 +32,7 @@ def plain_forward(params, cfg, users, items, features):
     emb, dense = params["embeddings"], params["dense"]
     a = plain_input_layer(params, cfg, users, items, features)
     for layer in dense["layers"]:
-        a = ACTIVATIONS[cfg.activation](a @ layer["W"] + layer["b"][None, :])
+        a = PLAIN_ACTIVATIONS[cfg.activation](a @ layer["W"] + layer["b"][None, :])
     output = a @ dense["head"]["w"] + dense["head"]["b"]
     if cfg.use_biases:
         output = output + emb["user_bias"][users] + emb["item_bias"][items]

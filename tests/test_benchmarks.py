@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_quality_small(tmp_path):
-    from benchmarks import quality
-
-    assert quality.main(["--small", "--out-dir", str(tmp_path)]) == 0
+def test_quality_small_runs_as_a_module(tmp_path):
+    """``python -m benchmarks.quality`` from the repository root, as the README
+    says, with the tests' strict JAX settings; the command is recorded as typed."""
+    argv = ["-m", "benchmarks.quality", "--small", "--out-dir", str(tmp_path)]
+    env = {**os.environ, "JAX_NUMPY_RANK_PROMOTION": "raise",
+           "JAX_DEBUG_KEY_REUSE": "true"}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((tmp_path / "quality.json").read_text())
     assert record["figures"]["synthetic"]["mean_rmse"] > 0
     assert record["versions"]["jax"] and record["device"]["platform"]
-    assert "command" in record and (tmp_path / "quality.md").is_file()
+    command = "python " + " ".join(argv)
+    assert record["command"] == command
+    assert f"- command: `{command}`" in (tmp_path / "quality.md").read_text()
 
 
 def test_sgd_vs_adam_small(tmp_path):

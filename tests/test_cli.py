@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from hybridrec_jax.cli import main
@@ -48,3 +49,33 @@ def test_bad_flags_give_clear_errors(capsys, tmp_path):
     assert "learning_rate must be > 0" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "--optimizer-typo", "adam"])
+
+
+def test_train_save_and_recommend(tmp_path, capsys):
+    """`train --save-model`, then every `recommend` mode on the saved folder."""
+    model = tmp_path / "model"
+    args = ["train", "--no-progress", "--epochs", "1", "--embedding-dim", "2",
+            "--hidden-dims", "4", "--dot-dim", "2", "--interaction-dim", "2",
+            "--save-model", str(model)]  # fmt: skip
+    assert main(args) == 0 and (model / "checkpoint.json").is_file()
+    capsys.readouterr()
+    recommend = ["recommend", "--model", str(model)]
+    assert main([*recommend, "--user", "1", "-k", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "title" in out and out.count("Synthetic item") == 3
+    new_user = ["--new-user", "age=25,gender=F,occupation=student"]
+    assert main([*recommend, *new_user, "-k", "2"]) == 0
+    assert capsys.readouterr().out.count("Synthetic item") == 2
+    assert main([*recommend, "--similar-items", "1"]) == 0
+    assert capsys.readouterr().out.count("Synthetic item") == 10
+    csv = tmp_path / "top.csv"
+    assert main([*recommend, "--all-users", "--output", str(csv), "-k", "2"]) == 0
+    table = pd.read_csv(csv)
+    assert list(table.columns) == ["user_id", "rank", "item_id", "title", "score"]
+    assert len(table) == 2 * table["user_id"].nunique()
+    assert main([*recommend, "--user", "nobody"]) == 2
+    assert "unknown user id 'nobody'" in capsys.readouterr().err
+    assert main([*recommend, "--all-users"]) == 2
+    assert "--output" in capsys.readouterr().err
+    assert main(["recommend", "--model", str(tmp_path), "--user", "1"]) == 2
+    assert "not a checkpoint" in capsys.readouterr().err

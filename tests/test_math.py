@@ -42,6 +42,7 @@ from hybridrec_jax.train import (
     make_train_step,
     objective,
 )
+from tests.reference import PLAIN_ACTIVATIONS, plain_forward
 
 RTOL, ATOL = 1e-10, 1e-13  # float64; atol only for entries that cancel to ~0
 # One case shared by the fixed-shape tests, so eager ops compile once for all.
@@ -53,12 +54,6 @@ PARAMETRIZED_CASE = (0, PARAMETRIZED_CFG, 4, 5, 2, 3, 9, 2)
 
 # ---------------------------------------------------------------- the oracle
 
-PLAIN_ACTIVATIONS = {
-    "relu": lambda z: jnp.where(z > 0, z, 0.0),  # derivative 0 at 0, as jax.nn.relu
-    "sigmoid": lambda z: 1 / (1 + jnp.exp(-z)),
-    "tanh": jnp.tanh,
-    "identity": lambda z: z,
-}
 PLAIN_LOSSES = {
     "mse": lambda out, y: (out - y) ** 2,
     # -[y log s(z) + (1 - y) log(1 - s(z))] = log(1 + e^z) - y z
@@ -76,22 +71,7 @@ def plain_objective(params, model_cfg, train_cfg, batch, features):
     """
     emb, dense = params["embeddings"], params["dense"]
     u, i = batch.users, batch.items
-    sigma = PLAIN_ACTIVATIONS[model_cfg.activation]
-    a = [emb["user"][u], emb["item"][i]]
-    if model_cfg.use_features:
-        a += [features["user"][u], features["item"][i]]
-    a = jnp.concatenate(a, axis=1)  # a^0: (m, D_0)
-    for layer in dense["layers"]:
-        a = sigma(a @ layer["W"] + layer["b"])
-    out = a @ dense["head"]["w"] + dense["head"]["b"]
-    if model_cfg.use_biases:
-        out = out + emb["user_bias"][u] + emb["item_bias"][i]
-    if model_cfg.dot_dim > 0:
-        p, q = emb["user_dot"][u], emb["item_dot"][i]
-        if model_cfg.use_features:
-            p = p + features["user"][u] @ dense["user_feature_dot"]
-            q = q + features["item"][i] @ dense["item_feature_dot"]
-        out = out + jnp.sum(p * q, axis=1)
+    out = plain_forward(params, model_cfg, u, i, features)
     touched = [emb[name][u] for name in ("user", "user_dot", "user_bias")]
     touched += [emb[name][i] for name in ("item", "item_dot", "item_bias")]
     penalty = sum(jnp.sum(r**2, axis=tuple(range(1, r.ndim))) for r in touched)

@@ -23,6 +23,7 @@ from hybridrec_jax.data.generic import (
     load_interactions,
     prepare_interactions,
 )
+from hybridrec_jax.data.interactions import add_spectral_features
 from hybridrec_jax.data.ml1m import load_ml1m, ml1m_tables, prepare_ml1m
 from hybridrec_jax.data.movielens import (
     ML100K_FOLDS,
@@ -62,6 +63,7 @@ from hybridrec_jax.data.synthetic import (
 from hybridrec_jax.data.tables import Preparation, fit_features, from_tables
 
 __all__ = [
+    "add_spectral_features",
     "DATASETS",
     "ML100K_FOLDS",
     "RELEASES",

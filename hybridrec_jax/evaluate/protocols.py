@@ -67,12 +67,16 @@ def padded_lists(
     >>> lists, valid = padded_lists(offsets, items, np.array([1, 0, 2]))
     >>> lists.tolist(), valid.tolist()
     ([[5, 7], [6, 0], [0, 0]], [[True, True], [True, False], [False, False]])
+    >>> padded_lists(np.zeros(1, np.int64), np.zeros(0, np.int64), np.array([0]))[1]
+    array([[False]])
     """
     users = np.asarray(users, np.int64)
-    known = users < len(offsets) - 1
+    n_known = len(offsets) - 1
+    known = users < n_known
     safe = np.where(known, users, 0)
     starts = offsets[safe]
-    lengths = np.where(known, offsets[safe + 1] - starts, 0)  # (n,)
+    ends = offsets[np.minimum(safe + 1, n_known)]
+    lengths = np.where(known, ends - starts, 0)  # (n,)
     width = max(int(lengths.max(initial=0)), 1) if width is None else width
     columns = np.arange(width)
     valid = columns[None, :] < lengths[:, None]  # (n, R)

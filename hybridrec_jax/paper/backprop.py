@@ -160,7 +160,7 @@ def hand_value_and_grad(
     grad_dense = {}
     if dense["layers"]:
         grad_dense["head"] = {"w": a_L.T @ (c * delta), "b": jnp.sum(c * delta)}
-        delta_a = delta[:, None] * dense["head"]["w"]  # dl/da^L = delta w^T
+        delta_a = delta[:, None] * dense["head"]["w"][None, :]  # dl/da^L = delta w^T
         delta_z = delta_a * sigma_prime(pre_activations[-1])  # delta^L: (m, D_L)
     else:
         delta_z = delta[:, None]  # delta^1 = dl/dz^1, z^1 = the output: (m, 1)

@@ -48,7 +48,20 @@ class CheckpointError(ValueError):
 
 @dataclass
 class Checkpoint:
-    """What :func:`load_checkpoint` returns."""
+    """What :func:`load_checkpoint` returns.
+
+    Attributes:
+        params: the parameter pytree of ``model.init_params`` (numpy arrays).
+        model_cfg: the model configuration.
+        sizes: {"n_users": U, "n_items": I, "n_user_features": F_u,
+            "n_item_features": F_i}.
+        train_cfg: the training configuration, if saved.
+        opt_state: the optimiser state (the pytree of
+            ``train.make_optimizer(train_cfg).init``), if saved.
+        epoch: the epochs trained (``fit(state=...)`` resumes after it).
+        arrays: named numpy arrays, dtypes and shapes as saved.
+        metadata: the JSON metadata.
+    """
 
     params: Params
     model_cfg: ModelConfig
@@ -101,12 +114,29 @@ def save_checkpoint(
 
     Args:
         directory: the folder; files already there are replaced atomically.
-        params, model_cfg: the model.
-        train_cfg, opt_state, epoch: to resume training (optional).
+        params, model_cfg: the model (``model.init_params`` pytree).
+        train_cfg, opt_state, epoch: to resume training (optional): the
+            configuration, ``TrainingState.opt_state`` and ``.epoch``.
         arrays: named numpy arrays (features, id maps, seen pairs).
         metadata: JSON-serialisable facts (feature names, encoders, titles).
         n_user_features, n_item_features: F_u, F_i when the model does not use
             features (its V tables are then empty and do not tell).
+
+    Returns:
+        ``directory`` as a Path.
+
+    Raises:
+        ValueError: ``opt_state`` without ``train_cfg`` (needed to rebuild the
+            state's structure on loading).
+
+    >>> import tempfile
+    >>> from hybridrec_jax.model import init_params
+    >>> p = init_params(jax.random.key(0), ModelConfig.tiny(), 5, 7, 3, 2)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     _ = save_checkpoint(folder, p, ModelConfig.tiny(), epoch=3)
+    ...     ckpt = load_checkpoint(folder)
+    >>> ckpt.epoch, ckpt.sizes["n_items"], ckpt.params["embeddings"]["user"].shape
+    (3, 7, (5, 4))
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -169,6 +199,12 @@ def _restore(template, state, what: str, directory: Path):
 
 def load_checkpoint(directory: str | Path) -> Checkpoint:
     """Read and verify a folder written by :func:`save_checkpoint`.
+
+    Args:
+        directory: the folder.
+
+    Returns:
+        A :class:`Checkpoint`; the optimiser state only if one was saved.
 
     Raises:
         CheckpointError: missing files, another format or version, a checksum

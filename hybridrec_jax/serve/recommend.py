@@ -1,18 +1,23 @@
 """Top-K recommendations for known users, new users and similar items.
 
-Recommending works on a :class:`~hybridrec_jax.serve.saved_model.Recommender`, a model
-loaded from a folder written by :func:`~hybridrec_jax.serve.saved_model.save_model`
-(see :mod:`saved_model` for what it holds: parameters, content tables, id maps,
-feature names and encoders, titles and the training pairs, so that items a user
-has already seen are never recommended).
+Recommending works on a :class:`~hybridrec_jax.serve.saved_model.Recommender`
+(a model with its content tables, id maps, titles and training pairs, so that
+items a user has already seen are never recommended). Every score comes from
+the model's own pieces (``hybridrec_jax.model``), never from index arithmetic
+written here:
 
-- known user u: s_ui for every item i (the factorised scorer), seen items set to
-  -inf, the K best by ``lax.top_k``;
-- new user: the content row x_u built from "name=value" pairs, scored through
-  the content path with zero id rows (see :mod:`coldstart`);
-- similar items: cosine similarity of the item representations the network
-  uses, e_i = [Q'_i + x_i V_I ; Q_i W_Q + x_i W_I] (dot-branch factor and the
-  item's share h_i of the first layer), each part normalised.
+- known user u: s_ui for every item i by the factorised scorer
+  (``evaluate.score_all``, z^1_ui = h_u + h_i), the items u saw in training set
+  to -inf (``evaluate.item_mask``), the K best by ``lax.top_k``, users in
+  chunks (``evaluate.map_chunks``);
+- new user: the content row x_u built from raw "name=value" pairs (with the
+  encoder fitted on the training users), appended with zero id rows and biases
+  (``model.with_new_entities``), so it is scored through the content path
+  alone: h_u = x_u W_U, p_u = x_u V_U;
+- similar items: the cosine similarity of the item representations the network
+  uses, e_i = [q_i / |q_i| ; (h_i - b^0) / |h_i - b^0|] with q_i = Q'_i + x_i V_I
+  the dot-branch factor and h_i - b^0 = Q_i W_Q + x_i W_I the item's share of
+  the first layer (``model.item_side``, ``model.first_layer_blocks``).
 """
 
 from __future__ import annotations
@@ -26,26 +31,23 @@ import pandas as pd
 
 from hybridrec_jax.data.assignments import parse_feature_values
 from hybridrec_jax.data.encoders import encode
-from hybridrec_jax.evaluate.scoring import score_all
-from hybridrec_jax.model import Features, Params, with_new_entities
-from hybridrec_jax.serve.saved_model import (
-    Recommender,
-    load_recommender,
-    save_experiment_model,
-    save_model,
+from hybridrec_jax.evaluate import item_mask, map_chunks, score_all
+from hybridrec_jax.model import (
+    Features,
+    Params,
+    first_layer_blocks,
+    item_side,
+    with_new_entities,
 )
+from hybridrec_jax.serve.saved_model import Recommender
 
-__all__ = [  # the saved-model names are re-exported for existing imports
-    "Recommender",
+__all__ = [
     "format_table",
     "item_representations",
-    "load_recommender",
-    "parse_feature_values",
+    "parse_feature_values",  # the CLI's --new-user parser, kept beside its use
     "recommend_all",
     "recommend_new_user",
     "recommend_user",
-    "save_experiment_model",
-    "save_model",
     "similar_items",
     "top_k",
     "user_feature_row",
@@ -53,9 +55,12 @@ __all__ = [  # the saved-model names are re-exported for existing imports
 
 
 @partial(jax.jit, static_argnames=("k",))
-def _top_k_chunk(scores, seen, k):
-    scores = jnp.where(seen, -jnp.inf, scores)  # (C, I)
-    return jax.lax.top_k(scores, k)  # (C, k) each
+def _masked_top_k(
+    scores: jax.Array, seen: jax.Array, k: int
+) -> tuple[jax.Array, jax.Array]:
+    """lax.top_k of each row of ``scores`` (C, I) with the ``seen`` (C, I) items
+    at -inf: (scores (C, k), items (C, k))."""
+    return jax.lax.top_k(jnp.where(seen, -jnp.inf, scores), k)
 
 
 def top_k(
@@ -68,32 +73,50 @@ def top_k(
     params: Params | None = None,
     features: Features | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(items (n, k), scores (n, k)) for user indices ``users``, best first.
+    """The K best items of each user by s_ui, best first, ties to the lower index.
 
-    Seen items score -inf, so they come last (only when fewer than k remain).
-    ``params``/``features`` override the recommender's (e.g. with new users).
+    Items the user saw in training score -inf, so they come last (and only when
+    fewer than K unseen items remain). Users with an index at or past the known
+    users (new users appended by ``model.with_new_entities``) saw nothing.
+
+    Args:
+        rec: the recommender.
+        users: (n,) int user indices.
+        k: K; at most the number of items I.
+        exclude_seen: mask the training items (False ranks every item).
+        chunk_size: users per compiled call (memory ~ chunk_size x I scores).
+        params, features: replace the recommender's (e.g. with new users).
+
+    Returns:
+        (items (n, K) int32 indices, scores (n, K) float32), best first.
+
+    >>> from hybridrec_jax import ModelConfig, init_params
+    >>> from hybridrec_jax.data.dataset import tiny_dataset
+    >>> from hybridrec_jax.serve.saved_model import make_recommender
+    >>> p = init_params(jax.random.key(0), ModelConfig.tiny(), 3, 2, 3, 2)
+    >>> rec = make_recommender(p, ModelConfig.tiny(), tiny_dataset())
+    >>> items, scores = top_k(rec, np.array([0, 1]), k=2)
+    >>> items[:, 0].tolist(), np.isinf(scores[:, 1]).tolist()  # saw item 0, 1
+    ([1, 0], [True, True])
     """
     params = rec.params if params is None else params
     features = rec.features if features is None else features
     n_items = features["item"].shape[0]
     k = min(k, n_items)
-    users = np.asarray(users)
-    chunk = max(1, min(chunk_size, len(users)))
-    items_out, scores_out = [], []
-    for start in range(0, len(users), chunk):
-        block = users[start : start + chunk]
-        seen = np.zeros((chunk, n_items), bool)
+    users = np.asarray(users, np.int64)
+    if users.shape[0] == 0:
+        return np.zeros((0, k), np.int32), np.zeros((0, k), np.float32)
+
+    def chunk_top_k(chunk: np.ndarray) -> tuple[jax.Array, jax.Array]:
         if exclude_seen:
-            for row, u in enumerate(block):
-                if u < len(rec.seen_offsets) - 1:
-                    lo, hi = rec.seen_offsets[u], rec.seen_offsets[u + 1]
-                    seen[row, rec.seen_items[lo:hi]] = True
-        padded = np.concatenate([block, np.zeros(chunk - len(block), block.dtype)])
-        scores = score_all(params, rec.model_cfg, features, jnp.asarray(padded))
-        scores, items = _top_k_chunk(scores, jnp.asarray(seen), k)
-        items_out.append(np.asarray(items)[: len(block)])
-        scores_out.append(np.asarray(scores)[: len(block)])
-    return np.concatenate(items_out), np.concatenate(scores_out)
+            seen = item_mask(rec.seen_offsets, rec.seen_items, chunk, n_items)
+        else:
+            seen = np.zeros((len(chunk), n_items), bool)  # (C, I)
+        scores = score_all(params, rec.model_cfg, features, chunk)  # (C, I)
+        return _masked_top_k(scores, jnp.asarray(seen), k)
+
+    scores, items = map_chunks(chunk_top_k, (users,), chunk_size)
+    return np.asarray(items), np.asarray(scores)
 
 
 def _table(rec: Recommender, items: np.ndarray, scores: np.ndarray, score_name: str):
@@ -109,36 +132,62 @@ def _table(rec: Recommender, items: np.ndarray, scores: np.ndarray, score_name: 
 
 
 def recommend_user(rec: Recommender, user_id, k: int = 10) -> pd.DataFrame:
-    """The top-K unseen items of a known user: rank, item_id, title, score."""
+    """The top-K unseen items of a known user (:func:`top_k`).
+
+    Args:
+        rec: the recommender.
+        user_id: the user's original id (compared as a string).
+        k: K.
+
+    Returns:
+        A table with columns rank (1..), item_id, title, score (s_ui, the
+        rating or logit); fewer than K rows if fewer items are unseen.
+
+    Raises:
+        ValueError: an unknown user id.
+    """
     items, scores = top_k(rec, np.array([rec.user_index(user_id)]), k)
     keep = np.isfinite(scores[0])
     return _table(rec, items[0][keep], scores[0][keep], "score")
 
 
 def user_feature_row(rec: Recommender, values: dict[str, str]) -> np.ndarray:
-    """x_u (F_u,) for a new user from raw feature values.
+    """x_u for a new user from raw feature values.
 
     With the fitted encoder (saved by ``hybridrec train``) the values go through
-    the same imputation and encoding as the training users; columns the encoder
-    does not make (e.g. interaction summaries, unknown for a new user) stay 0.
-    Without it, each "name=value" sets the one-hot column named "name=value" (or
-    "name=unknown" if that value was never seen) and a numeric column named
-    "name" takes the value as given.
+    the same imputation and encoding as the training users' (numbers
+    standardised as (x - mean) / std with the training mean and std, a missing
+    value imputed and flagged, categories one-hot with unseen values as
+    "unknown"); columns the encoder does not make (e.g. interaction summaries,
+    unknown for a new user) stay 0. Without it, each "name=value" sets the
+    one-hot column named "name=value" (or "name=unknown" if that value was never
+    seen) and a numeric column named "name" takes the value as given.
+
+    Args:
+        rec: the recommender.
+        values: {raw column: value as text}, e.g. {"age": "25", "gender": "F"}.
+
+    Returns:
+        (F_u,) float32, in the order of ``rec.user_feature_names``.
+
+    Raises:
+        ValueError: a column the model does not know.
     """
     names = rec.user_feature_names
     row = np.zeros(len(names), np.float32)
     position = {name: j for j, name in enumerate(names)}
     if rec.user_encoder is not None:
-        kinds = {f.column: f.kind for f in rec.user_encoder.features}
-        unknown = set(values) - set(kinds)
+        fitted = rec.user_encoder.features
+        columns = list(dict.fromkeys(f.column for f in fitted))
+        numeric = {f.column for f in fitted if f.kind in ("numeric", "bucket")}
+        unknown = set(values) - set(columns)
         if unknown:
             raise ValueError(f"unknown user features {sorted(unknown)}; known: "
-                             f"{sorted(kinds)}")  # fmt: skip
-        numeric = {c for c, kind in kinds.items() if kind in ("numeric", "bucket")}
+                             f"{sorted(columns)}")  # fmt: skip
         table = pd.DataFrame([{
             c: None if c not in values
             else float(values[c]) if c in numeric else values[c]
-            for c in kinds
+            for c in columns
         }])  # fmt: skip
         encoded = encode(table, rec.user_encoder)[0]
         for name, value in zip(rec.user_encoder.names, encoded, strict=True):
@@ -160,43 +209,98 @@ def user_feature_row(rec: Recommender, values: dict[str, str]) -> np.ndarray:
 def recommend_new_user(
     rec: Recommender, values: dict[str, str], k: int = 10
 ) -> pd.DataFrame:
-    """Top-K for a user known only by features (zero id rows: the content path)."""
-    x_u = user_feature_row(rec, values)
+    """The top-K items for a user known only by content features.
+
+    The user is appended with the content row x_u of :func:`user_feature_row`
+    and zero id rows and biases (``model.with_new_entities``), so its scores
+    are y_hat = mlp_tail(x_u W_U + h_i) + b + b_i + <x_u V_U, q_i> for every
+    item i (:func:`top_k`; a new user has seen nothing).
+
+    Args:
+        rec: the recommender.
+        values: {raw column: value as text}.
+        k: K.
+
+    Returns:
+        A table with columns rank, item_id, title, score.
+
+    Raises:
+        ValueError: a column the model does not know.
+    """
+    x_u = user_feature_row(rec, values)  # (F_u,)
     params, features = with_new_entities(rec.params, rec.features, x_u[None, :])
-    new_index = np.array([features["user"].shape[0] - 1])
-    items, scores = top_k(rec, new_index, k, params=params, features=features)
+    new_user = np.array([features["user"].shape[0] - 1])  # index U
+    items, scores = top_k(rec, new_user, k, params=params, features=features)
     return _table(rec, items[0], scores[0], "score")
 
 
 def item_representations(rec: Recommender) -> np.ndarray:
-    """e_i of the module docstring, each part L2-normalised per item, (I, D)."""
-    cfg, emb, dense = rec.model_cfg, rec.params["embeddings"], rec.params["dense"]
-    x_i = rec.features["item"]
+    """e_i = [q_i / |q_i| ; (h_i - b^0) / |h_i - b^0|] for every item, (I, D).
+
+    q_i = Q'_i + x_i V_I is the item's dot-branch factor (when dot_dim > 0) and
+    h_i - b^0 = Q_i W_Q + x_i W_I its share of the first layer (when there are
+    hidden layers; without them that share is one number of the score, not a
+    representation), both from ``model.item_side``. b^0 is the same for every
+    item, so it is taken out before normalising. Each part is L2-normalised so
+    that neither dominates the cosine; a model with neither part represents
+    items by their content x_i.
+
+    Returns:
+        (I, D) float32, D = k + D_1 (or the parts present, or F_i).
+
+    Raises:
+        ValueError: the model has neither part and no item features.
+
+    >>> from hybridrec_jax import ModelConfig, init_params
+    >>> from hybridrec_jax.data.dataset import tiny_dataset
+    >>> from hybridrec_jax.serve.saved_model import make_recommender
+    >>> p = init_params(jax.random.key(0), ModelConfig.tiny(), 3, 2, 3, 2)
+    >>> e = item_representations(make_recommender(p, ModelConfig.tiny(),
+    ...                                           tiny_dataset()))
+    >>> e.shape, np.round(np.linalg.norm(e, axis=1) ** 2, 4).tolist()  # k + D_1
+    ((2, 12), [2.0, 2.0])
+    """
+    cfg, params, features = rec.model_cfg, rec.params, rec.features
+    items = jnp.arange(features["item"].shape[0])
+    h_i, q_i = item_side(params, cfg, features, items)  # (I, D_1), (I, k)
     parts = []
     if cfg.dot_dim > 0:
-        factor = emb["item_dot"]
-        if cfg.use_features:
-            factor = factor + x_i @ dense["item_feature_dot"]
-        parts.append(factor)
-    if dense["layers"]:
-        W, d = dense["layers"][0]["W"], cfg.embedding_dim
-        h_i = emb["item"] @ W[d : 2 * d]  # Q_i W_Q
-        if cfg.use_features:
-            f_u = rec.features["user"].shape[1]
-            h_i = h_i + x_i @ W[2 * d + f_u :]  # + x_i W_I
-        parts.append(h_i)
+        parts.append(q_i)
+    if params["dense"]["layers"]:
+        b0 = first_layer_blocks(params, cfg)["bias"]  # (D_1,)
+        parts.append(h_i - b0[None, :])  # Q_i W_Q + x_i W_I
     if not parts:
-        parts.append(x_i)
+        if features["item"].shape[1] == 0:
+            raise ValueError(
+                "the model has no item representation: it needs dot_dim > 0, "
+                "hidden layers or item features"
+            )
+        parts.append(features["item"])
     normed = [p / jnp.maximum(jnp.linalg.norm(p, axis=1, keepdims=True), 1e-12)
               for p in parts]  # fmt: skip
     return np.asarray(jnp.concatenate(normed, axis=1))
 
 
 def similar_items(rec: Recommender, item_id, k: int = 10) -> pd.DataFrame:
-    """The K items most similar to ``item_id`` (cosine of e_i), itself excluded."""
+    """The K items most similar to ``item_id``, itself excluded.
+
+    similarity(i, j) = <e_i, e_j> / (|e_i| |e_j|), the cosine of
+    :func:`item_representations`, ties to the lower index.
+
+    Args:
+        rec: the recommender.
+        item_id: the item's original id (compared as a string).
+        k: K.
+
+    Returns:
+        A table with columns rank, item_id, title, similarity (in [-1, 1]).
+
+    Raises:
+        ValueError: an unknown item id.
+    """
     index = rec.item_index(item_id)
-    e = item_representations(rec)
-    norms = np.maximum(np.linalg.norm(e, axis=1), 1e-12)
+    e = item_representations(rec)  # (I, D)
+    norms = np.maximum(np.linalg.norm(e, axis=1), 1e-12)  # (I,)
     similarity = (e @ e[index]) / (norms * norms[index])
     similarity[index] = -np.inf
     order = np.argsort(-similarity, kind="stable")[:k]
@@ -204,12 +308,14 @@ def similar_items(rec: Recommender, item_id, k: int = 10) -> pd.DataFrame:
 
 
 def recommend_all(rec: Recommender, k: int = 10) -> pd.DataFrame:
-    """Top-K unseen items for every known user: user_id, rank, item_id, title, score.
+    """The top-K unseen items of every known user (:func:`top_k`).
 
-    A user who has seen all but j < K items gets only those j rows.
+    Returns:
+        A table with columns user_id, rank, item_id, title, score; a user who
+        has seen all but j < K items gets only those j rows.
     """
     users = np.arange(len(rec.user_ids))
-    items, scores = top_k(rec, users, k)
+    items, scores = top_k(rec, users, k)  # (U, K) each
     titles = rec.item_titles
     flat = items.reshape(-1)
     return pd.DataFrame(
@@ -224,5 +330,5 @@ def recommend_all(rec: Recommender, k: int = 10) -> pd.DataFrame:
 
 
 def format_table(table: pd.DataFrame) -> str:
-    """A plain-text table for the terminal."""
+    """A plain-text table for the terminal, scores to 4 decimals."""
     return table.to_string(index=False, float_format=lambda v: f"{v:.4f}")

@@ -1,8 +1,9 @@
 """Saved models: what recommending needs, written and read back as one folder.
 
-:func:`save_model` writes a :mod:`checkpoint` folder (``arrays.msgpack`` and
-``checkpoint.json``, no pickle) that carries, beyond the parameters and
-configurations (and, to resume training, the optimiser state and epoch):
+:func:`save_model` writes a :mod:`~hybridrec_jax.serve.checkpoint` folder
+(``arrays.msgpack`` and ``checkpoint.json``, no pickle) that carries, beyond the
+parameters and configurations (and, to resume training, the optimiser state and
+epoch):
 
 - arrays: the content tables x_u (``user_features``, (U, F_u)) and x_i
   (``item_features``, (I, F_i)), the training pairs (``seen_user``,
@@ -14,8 +15,10 @@ configurations (and, to resume training, the optimiser state and epoch):
   user's raw values are encoded as the training users' were.
 
 :func:`load_recommender` reads such a folder into a :class:`Recommender`, what
-:mod:`recommend` scores with; :func:`save_experiment_model` saves what
-``run_experiment`` trained (``hybridrec train --save-model``).
+:mod:`~hybridrec_jax.serve.recommend` scores with; :func:`make_recommender`
+builds the same object in memory from a training set, through the same arrays
+and metadata; :func:`save_experiment_model` saves what ``run_experiment``
+trained (``hybridrec train --save-model``).
 """
 
 from __future__ import annotations
@@ -38,14 +41,30 @@ from hybridrec_jax.serve.checkpoint import load_checkpoint, save_checkpoint
 
 @dataclass
 class Recommender:
-    """A loaded model with everything needed to recommend."""
+    """A trained model with everything needed to recommend.
+
+    Attributes:
+        params: the parameter pytree of ``model.init_params`` (device arrays).
+        model_cfg: the network's configuration.
+        features: {"user": x (U, F_u), "item": x (I, F_i)} float32 content tables.
+        user_ids: (U,) the original id of each user index.
+        item_ids: (I,) the original id of each item index.
+        seen_offsets: (U + 1,) int64 CSR offsets of the training pairs
+            (``evaluate.group_by_user``): user u saw
+            ``seen_items[seen_offsets[u]:seen_offsets[u + 1]]``.
+        seen_items: (N,) the training items sorted by user.
+        user_feature_names: the F_u column names of x_u.
+        item_feature_names: the F_i column names of x_i.
+        item_titles: I titles (or None entries), or None where unknown.
+        user_encoder: the encoder fitted on the training users, if saved.
+    """
 
     params: Params
     model_cfg: ModelConfig
     features: Features
     user_ids: np.ndarray
     item_ids: np.ndarray
-    seen_offsets: np.ndarray  # (U + 1,) CSR of the training pairs
+    seen_offsets: np.ndarray
     seen_items: np.ndarray
     user_feature_names: tuple[str, ...] = ()
     item_feature_names: tuple[str, ...] = ()
@@ -53,9 +72,19 @@ class Recommender:
     user_encoder: FeatureEncoder | None = None
 
     def user_index(self, user_id) -> int:
+        """The index of the user whose original id reads ``str(user_id)``.
+
+        Raises:
+            ValueError: the model does not know the user (use a new user).
+        """
         return _index(self.user_ids, user_id, "user")
 
     def item_index(self, item_id) -> int:
+        """The index of the item whose original id reads ``str(item_id)``.
+
+        Raises:
+            ValueError: the model does not know the item.
+        """
         return _index(self.item_ids, item_id, "item")
 
 
@@ -70,12 +99,127 @@ def _index(ids: np.ndarray, value, what: str) -> int:
     return int(matches[0])
 
 
-def _ids_for_storage(ids: np.ndarray) -> tuple[dict, dict]:
-    """Numeric id maps go to the arrays file, others to JSON metadata."""
-    ids = np.asarray(ids)
-    if ids.dtype.kind in "iuf":
-        return {"ids": ids}, {}
-    return {}, {"ids": [str(v) for v in ids]}
+def _contents(
+    train: Dataset,
+    user_encoder: FeatureEncoder | None,
+    item_encoder: FeatureEncoder | None,
+) -> tuple[dict[str, np.ndarray], dict]:
+    """(arrays, metadata) of a saved model: what :func:`save_model` writes."""
+    arrays = {
+        "user_features": np.asarray(train.user_features, np.float32),
+        "item_features": np.asarray(train.item_features, np.float32),
+        "seen_user": np.asarray(train.user, np.int32),
+        "seen_item": np.asarray(train.item, np.int32),
+    }
+    metadata: dict = {
+        "dataset": train.name,
+        "rating_range": list(train.rating_range),
+        "user_feature_names": list(train.user_feature_names),
+        "item_feature_names": list(train.item_feature_names),
+        "item_titles": None
+        if train.item_titles is None
+        else [None if pd.isna(t) else str(t) for t in train.item_titles],
+    }
+    for side, ids in (("user", train.user_ids), ("item", train.item_ids)):
+        ids = np.asarray(ids)
+        if ids.dtype.kind in "iuf":  # numeric id maps go to the arrays file
+            arrays[f"{side}_ids"] = ids
+        else:  # others to the JSON metadata, as strings
+            metadata[f"{side}_ids"] = [str(v) for v in ids]
+    for side, encoder in (("user", user_encoder), ("item", item_encoder)):
+        if encoder is not None:
+            metadata[f"{side}_encoder"] = encoder.to_dict()
+    return arrays, metadata
+
+
+def _ids(arrays: dict, metadata: dict) -> dict[str, np.ndarray]:
+    """{"user": (U,), "item": (I,)} original ids, wherever :func:`_contents`
+    put them."""
+    ids = {}
+    for side in ("user", "item"):
+        stored = arrays.get(f"{side}_ids")
+        ids[side] = np.asarray(metadata[f"{side}_ids"] if stored is None else stored)
+    return ids
+
+
+def _check_sizes(params: Params, arrays: dict, metadata: dict) -> None:
+    """Raise ValueError unless the id tables of ``params`` have one row per id
+    and per content row of the saved data."""
+    ids = _ids(arrays, metadata)
+    for side in ("user", "item"):
+        rows = params["embeddings"][f"{side}_bias"].shape[0]
+        n_features = arrays[f"{side}_features"].shape[0]
+        if not rows == len(ids[side]) == n_features:
+            raise ValueError(
+                f"the model has {rows} {side}s but the data {len(ids[side])} ids "
+                f"and {n_features} feature rows: save the model with the training "
+                "set it was fitted on"
+            )
+
+
+def _recommender(
+    params: Params, model_cfg: ModelConfig, arrays: dict, metadata: dict
+) -> Recommender:
+    """A :class:`Recommender` from the parameters and :func:`_contents`."""
+    _check_sizes(params, arrays, metadata)
+    ids = _ids(arrays, metadata)
+    features = {
+        side: jnp.asarray(arrays[f"{side}_features"], jnp.float32)
+        for side in ("user", "item")
+    }
+    offsets, items = group_by_user(
+        arrays["seen_user"], arrays["seen_item"], len(ids["user"])
+    )
+    encoder = metadata.get("user_encoder")
+    return Recommender(
+        params=jax.tree.map(jnp.asarray, params),
+        model_cfg=model_cfg,
+        features=features,
+        user_ids=ids["user"],
+        item_ids=ids["item"],
+        seen_offsets=offsets,
+        seen_items=items,
+        user_feature_names=tuple(metadata.get("user_feature_names", ())),
+        item_feature_names=tuple(metadata.get("item_feature_names", ())),
+        item_titles=metadata.get("item_titles"),
+        user_encoder=None if encoder is None else FeatureEncoder.from_dict(encoder),
+    )
+
+
+def make_recommender(
+    params: Params,
+    model_cfg: ModelConfig,
+    train: Dataset,
+    *,
+    user_encoder: FeatureEncoder | None = None,
+) -> Recommender:
+    """The :class:`Recommender` that saving and loading would give, in memory.
+
+    Args:
+        params: the parameters fitted on ``train`` (U users, I items).
+        model_cfg: their configuration.
+        train: the training set: content tables, id maps, titles and the pairs
+            whose items are not recommended again.
+        user_encoder: the encoder fitted on the training users (new users'
+            raw values are encoded with it).
+
+    Returns:
+        A :class:`Recommender`.
+
+    Raises:
+        ValueError: ``params`` and ``train`` disagree on the number of users or
+            items.
+
+    >>> from hybridrec_jax.data.dataset import tiny_dataset
+    >>> from hybridrec_jax.model import init_params
+    >>> data = tiny_dataset()
+    >>> p = init_params(jax.random.key(0), ModelConfig.tiny(), 3, 2, 3, 2)
+    >>> rec = make_recommender(p, ModelConfig.tiny(), data)
+    >>> rec.user_index(11), rec.seen_offsets.tolist()
+    (1, [0, 1, 2, 3])
+    """
+    arrays, metadata = _contents(train, user_encoder, None)
+    return _recommender(params, model_cfg, arrays, metadata)
 
 
 def save_model(
@@ -90,29 +234,25 @@ def save_model(
     user_encoder: FeatureEncoder | None = None,
     item_encoder: FeatureEncoder | None = None,
 ) -> Path:
-    """Save the model with the id maps, features, titles and seen pairs of ``train``."""
-    arrays = {
-        "user_features": train.user_features,
-        "item_features": train.item_features,
-        "seen_user": np.asarray(train.user, np.int32),
-        "seen_item": np.asarray(train.item, np.int32),
-    }
-    metadata: dict = {
-        "dataset": train.name,
-        "rating_range": list(train.rating_range),
-        "user_feature_names": list(train.user_feature_names),
-        "item_feature_names": list(train.item_feature_names),
-        "item_titles": None
-        if train.item_titles is None
-        else [None if pd.isna(t) else str(t) for t in train.item_titles],
-    }
-    for side, ids in (("user", train.user_ids), ("item", train.item_ids)):
-        stored, meta = _ids_for_storage(ids)
-        arrays.update({f"{side}_{k}": v for k, v in stored.items()})
-        metadata.update({f"{side}_{k}": v for k, v in meta.items()})
-    for side, encoder in (("user", user_encoder), ("item", item_encoder)):
-        if encoder is not None:
-            metadata[f"{side}_encoder"] = encoder.to_dict()
+    """Save the model with the id maps, features, titles and seen pairs of ``train``.
+
+    Args:
+        directory: the folder (created if needed; files there are replaced).
+        params, model_cfg: the model, fitted on ``train``.
+        train: the training set (see :func:`make_recommender`).
+        train_cfg, opt_state, epoch: to resume training (optional; see
+            ``checkpoint.save_checkpoint``).
+        user_encoder, item_encoder: the encoders fitted on the training rows.
+
+    Returns:
+        The folder's path.
+
+    Raises:
+        ValueError: ``params`` and ``train`` disagree on the number of users or
+            items; ``opt_state`` without ``train_cfg``.
+    """
+    arrays, metadata = _contents(train, user_encoder, item_encoder)
+    _check_sizes(params, arrays, metadata)
     return save_checkpoint(
         directory, params, model_cfg, train_cfg=train_cfg, opt_state=opt_state,
         epoch=epoch, arrays=arrays, metadata=metadata,
@@ -122,34 +262,15 @@ def save_model(
 
 
 def load_recommender(directory: str | Path) -> Recommender:
-    """A :class:`Recommender` from a folder written by :func:`save_model`."""
+    """A :class:`Recommender` from a folder written by :func:`save_model`.
+
+    Raises:
+        CheckpointError: the folder is not a valid checkpoint
+            (``checkpoint.load_checkpoint``).
+        ValueError: its arrays do not fit its parameters.
+    """
     ckpt = load_checkpoint(directory)
-    arrays, meta = ckpt.arrays, ckpt.metadata
-    features = {
-        "user": jnp.asarray(arrays["user_features"], jnp.float32),
-        "item": jnp.asarray(arrays["item_features"], jnp.float32),
-    }
-    ids = {}
-    for side in ("user", "item"):
-        stored = arrays.get(f"{side}_ids")
-        ids[side] = np.asarray(meta[f"{side}_ids"] if stored is None else stored)
-    offsets, items = group_by_user(
-        arrays["seen_user"], arrays["seen_item"], len(ids["user"])
-    )
-    encoder = meta.get("user_encoder")
-    return Recommender(
-        params=jax.tree.map(jnp.asarray, ckpt.params),
-        model_cfg=ckpt.model_cfg,
-        features=features,
-        user_ids=ids["user"],
-        item_ids=ids["item"],
-        seen_offsets=offsets,
-        seen_items=items,
-        user_feature_names=tuple(meta.get("user_feature_names", ())),
-        item_feature_names=tuple(meta.get("item_feature_names", ())),
-        item_titles=meta.get("item_titles"),
-        user_encoder=None if encoder is None else FeatureEncoder.from_dict(encoder),
-    )
+    return _recommender(ckpt.params, ckpt.model_cfg, ckpt.arrays, ckpt.metadata)
 
 
 def save_experiment_model(
@@ -168,7 +289,20 @@ def save_experiment_model(
     The training split is rebuilt exactly as the experiment built it (seeded
     split, content encoders fitted on the training rows, then the interaction
     features fitted on them), so a new user's raw values are encoded as the
-    training users' were.
+    training users' were. The saved parameters are ``result.params``, the best
+    by the validation metric, with ``result.best_epoch``; the optimiser state
+    is not saved (it belongs to ``result.state``, the last epoch's parameters:
+    resume training from ``result.state`` and ``checkpoint.save_checkpoint``).
+
+    Args:
+        directory: the folder to write.
+        result: the ``train.FitResult`` of ``run_experiment``.
+        model_cfg, train_cfg: the configurations it was trained with.
+        dataset, data_dir, split, test_fraction, split_options: the arguments
+            it was given (``experiment.prepare_split``).
+
+    Returns:
+        The folder's path.
     """
     from hybridrec_jax.data.interactions import add_spectral_features
     from hybridrec_jax.experiment import prepare_split
@@ -179,9 +313,8 @@ def save_experiment_model(
     (train,) = add_spectral_features(
         train, (), model_cfg.interaction_dim, train_cfg.seed
     )
-    encoders = preparation.user_encoder, preparation.item_encoder
     return save_model(
         directory, result.params, model_cfg, train, train_cfg=train_cfg,
-        epoch=result.best_epoch,
-        user_encoder=encoders[0], item_encoder=encoders[1],
+        epoch=result.best_epoch, user_encoder=preparation.user_encoder,
+        item_encoder=preparation.item_encoder,
     )  # fmt: skip
