@@ -71,6 +71,7 @@ def _config_from_args(args: argparse.Namespace, config_class):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``train`` (a flag per config field), ``data`` and ``recommend``."""
     parser = argparse.ArgumentParser(
         prog="hybridrec",
         description="Hybrid neural recommender (embeddings + content) in JAX.",
@@ -173,6 +174,9 @@ def _csv_options(args: argparse.Namespace) -> CSVOptions:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """``hybridrec train``: :func:`run_experiment`, print, save; returns 0.
+
+    Raises as :func:`run_experiment`; :func:`main` reports it and returns 2."""
     model_cfg = _config_from_args(args, ModelConfig)
     train_cfg = _config_from_args(args, TrainConfig)
     report, result = run_experiment(
@@ -227,6 +231,10 @@ def _add_recommend_parser(commands) -> None:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
+    """``hybridrec recommend``: print or write a saved model's top K; returns 0.
+
+    Raises ValueError (``--all-users`` without ``--output``, an unknown id or
+    feature) or CheckpointError (an unreadable model folder)."""
     from hybridrec_jax.serve import recommend
     from hybridrec_jax.serve.saved_model import load_recommender
 
@@ -252,6 +260,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
+    """``hybridrec data download`` or ``data prepare``: print the folder or the
+    preparation report; returns 0. Raises DataError or ValueError."""
     if args.data_command == "download":
         folder = download(
             args.name,
@@ -279,6 +289,9 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``hybridrec`` on ``argv`` (None: ``sys.argv[1:]``); returns the exit
+    status, 0, or 2 after printing a DataError, ValueError, TrainingDiverged or
+    CheckpointError to stderr (argparse exits with 2 itself on bad flags)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

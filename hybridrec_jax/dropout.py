@@ -32,6 +32,13 @@ def counter_bits(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     On a CPU, Threefry's bits cost about a fifth of a training step of the
     default model; these cost a few percent. Good enough for dropout masks, not
     for cryptography or for sampling.
+
+    Args:
+        key: a ``jax.random`` key.
+        shape: the shape of the result.
+
+    Returns:
+        uint32 array of ``shape``.
     """
     seeds = jax.random.bits(key, (2,), jnp.uint32)
     counter = jnp.arange(math.prod(shape), dtype=jnp.uint32).reshape(shape)
@@ -43,6 +50,18 @@ def dropout(a: jax.Array, rate: float, key: jax.Array) -> jax.Array:
 
     Unit j is dropped when its word w_j of :func:`counter_bits` is below
     rate * 2^32, so P(drop) = rate up to 2^-32 and E[output] = a.
+
+    Args:
+        a: activations of any shape, e.g. (B, D) float32.
+        rate: the drop probability, a Python float in [0, 1) (not traced).
+        key: a ``jax.random`` key; each key gives one mask.
+
+    Returns:
+        An array of ``a``'s shape and dtype: a_j / (1 - rate) or 0.
+
+    >>> out = dropout(jnp.ones((2, 4)), 0.5, jax.random.key(0))
+    >>> out.shape, set(out.ravel().tolist()) <= {0.0, 2.0}
+    ((2, 4), True)
     """
     threshold = jnp.uint32(min(round(rate * 2.0**32), 2**32 - 1))
     keep = counter_bits(key, a.shape) >= threshold

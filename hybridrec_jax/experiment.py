@@ -56,14 +56,34 @@ def prepare_split(
 ) -> tuple[Dataset, Dataset, Preparation]:
     """(train, test, preparation) for a named data set and split.
 
-    ``synthetic`` sets the sizes of the synthetic data set (default: about
-    ML-100K, generated with ``seed``). ``fold``/``n_folds`` pick the k-fold
-    split; ``csv`` says how to read the generic ``csv`` data set; ``options`` go
-    to :func:`hybridrec_jax.data.from_tables` (duplicates, k-core, ...). The
-    feature encoders (imputation, categories, means) are fitted on the users and
-    items of the training rows only. ``train.report`` holds the preparation
-    report, ending with the split; ``preparation`` holds the encoders fitted on
-    the training rows (use them to encode new users and items).
+    The feature encoders (imputation, categories, means) are fitted on the users
+    and items of the training rows only (README "Data sets").
+
+    Args:
+        dataset: one of ``DATASETS``.
+        data_dir: the unpacked folder (``csv``: also a ratings file); None
+            takes ``$HYBRIDREC_DATA/<dataset>``.
+        split: one of ``SPLITS``.
+        test_fraction: the test share in (0, 1) (random, time, cold-start).
+        seed: seeds the split and, without ``synthetic``, the synthetic data.
+        synthetic: the synthetic data set's sizes and seed (default: about
+            ML-100K, generated with ``seed``).
+        fold, n_folds: the test fold 0..n_folds-1 of the ``kfold`` split.
+        csv: how to read the generic ``csv`` data set.
+        options: passed to the loader and :func:`hybridrec_jax.data.from_tables`
+            (duplicates, implicit, k-core minimums, ...).
+
+    Returns:
+        (train, test, preparation): Datasets sharing the users, items and
+        features (U, F_u), (I, F_i) float32; ``train.report`` is the preparation
+        report ending with the split; ``preparation`` holds the encoders fitted
+        on the training rows (use them to encode new users and items).
+
+    Raises:
+        ValueError: an unknown dataset or split, an ML-100K fold on another
+            data set, or an invalid fraction, fold or option.
+        DataError: the data is missing or malformed (naming the file, line and
+            column), or the split needs timestamps the data lacks.
     """
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
@@ -102,8 +122,15 @@ def load_split(
     synthetic: SyntheticConfig | None = None,
     **options,
 ) -> tuple[Dataset, Dataset]:
-    """(train, test) Datasets for a named data set and split; see
-    :func:`prepare_split` for the options."""
+    """(train, test) Datasets for a named data set and split.
+
+    Args, Returns (less the Preparation) and Raises as :func:`prepare_split`.
+
+    >>> from hybridrec_jax.data import SyntheticConfig
+    >>> train, test = load_split(synthetic=SyntheticConfig.tiny())
+    >>> train.n_interactions, test.n_interactions
+    (1600, 400)
+    """
     train, test, _ = prepare_split(
         dataset, data_dir, split, test_fraction, seed, synthetic, **options
     )
@@ -133,16 +160,43 @@ def run_experiment(
 ) -> tuple[dict, FitResult]:
     """Train the hybrid model and two baselines; return the report and the fit.
 
-    The report holds test RMSE and MAE of the model and of the baselines (global
-    mean; user + item biases), train seconds, examples per second, the device
-    and the data preparation report. ``split_options`` go to :func:`load_split`.
+    Loads and splits the data (:func:`load_split`, seeded by
+    ``train_cfg.seed``), appends the spectral interaction features of the
+    training rows (``model_cfg.interaction_dim``), trains with
+    :func:`hybridrec_jax.fit` and scores the test rows, predictions clipped to
+    the rating range; the baselines are the global mean and user + item biases.
+
+    Args:
+        dataset, data_dir, split, test_fraction, synthetic: as
+            :func:`prepare_split`.
+        model_cfg: the network.
+        train_cfg: the training; it must train on ratings (``loss="mse"``, no
+            negatives).
+        progress: show a progress bar over epochs.
+        split_options: passed to :func:`prepare_split` (fold, n_folds, csv,
+            preparation options).
+
+    Returns:
+        (report, result): the JSON-able report (``test_rmse`` and ``test_mae``
+        in rating points, ``baselines``, ``n_train``, ``n_test``,
+        ``best_epoch``, ``epochs_run``, ``train_seconds``, ``load_seconds``,
+        ``examples_per_second``, ``device``, ``jax_version``, the configs, the
+        per-epoch ``history`` and the ``preparation`` report) and the
+        :class:`FitResult`.
+
+    Raises:
+        ValueError: a ranking configuration (``loss`` other than "mse" or
+            ``negatives`` > 0), or as :func:`prepare_split`.
+        DataError: as :func:`prepare_split`.
+        TrainingDiverged: the training loss became NaN or infinite.
     """
-    if train_cfg.negatives:
+    if train_cfg.negatives or train_cfg.loss != "mse":
         raise ValueError(
-            "the main job trains on ratings and reports RMSE: negatives="
-            f"{train_cfg.negatives} asks for implicit feedback, which is trained by "
-            "hybridrec_jax.fit with TrainConfig(loss='bce', negatives=k) and scored "
-            "by evaluate_full_ranking (see benchmarks/ranking.py); drop --negatives"
+            "the main job trains on ratings with loss='mse' and reports RMSE; "
+            f"loss={train_cfg.loss!r}, negatives={train_cfg.negatives} asks for "
+            "implicit feedback, which hybridrec_jax.fit trains with "
+            "TrainConfig(loss='bce', negatives=k) and evaluate_full_ranking "
+            "scores (see benchmarks/ranking.py): drop --loss and --negatives"
         )
     start = time.perf_counter()
     train, test = load_split(
@@ -186,7 +240,14 @@ def run_experiment(
 
 
 def format_report(report: dict) -> str:
-    """The result table printed at the end of ``hybridrec train``."""
+    """The result table printed at the end of ``hybridrec train``.
+
+    Args:
+        report: as :func:`run_experiment` returns it.
+
+    Returns:
+        The table as text, one line per model, then seconds, speed and device.
+    """
     rows = [("hybrid model", report["test_rmse"], report["test_mae"])]
     rows += [
         (f"baseline: {name.replace('_', ' ')}", b["test_rmse"], b["test_mae"])

@@ -79,3 +79,18 @@ def test_train_save_and_recommend(tmp_path, capsys):
     assert "--output" in capsys.readouterr().err
     assert main(["recommend", "--model", str(tmp_path), "--user", "1"]) == 2
     assert "not a checkpoint" in capsys.readouterr().err
+
+
+def test_train_refuses_bce_and_negatives_on_ratings(capsys):
+    """`--loss bce` on 1..5 ratings once trained on the raw ratings (RMSE 1.59);
+    it is refused before any data is read, with what to use instead."""
+    assert main(["train", "--loss", "bce"]) == 2
+    err = capsys.readouterr().err
+    assert "loss='mse'" in err and "TrainConfig(loss='bce', negatives=k)" in err
+    assert main(["train", "--negatives", "4"]) == 2  # negatives with the MSE
+    assert "loss='bce'" in capsys.readouterr().err
+    assert main(["train", "--loss", "bce", "--negatives", "4"]) == 2
+    assert "drop --loss and --negatives" in capsys.readouterr().err
+    assert main(["train", "--loss", "bce", "--negatives", "4",
+                 "--metric", "ndcg@x"]) == 2  # fmt: skip
+    assert "'ndcg@K'" in capsys.readouterr().err

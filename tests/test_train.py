@@ -299,3 +299,9 @@ def test_fit_refuses_a_state_with_nothing_left_to_train(tiny_split, tiny_model_c
         fit(train, tiny_model_cfg, RESUME_CFG.replace(epochs=2), state=done.state)
     with pytest.raises(ValueError, match="not both"):
         fit(train, tiny_model_cfg, RESUME_CFG, params=done.params, state=done.state)
+
+
+def test_rating_validation_must_be_a_dataset(tiny_split, tiny_model_cfg):
+    train, test = tiny_split
+    with pytest.raises(TypeError, match="needs a Dataset"):
+        fit(train, tiny_model_cfg, RESUME_CFG, validation=(test.user, test.item))

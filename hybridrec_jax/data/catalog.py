@@ -57,7 +57,20 @@ class CSVOptions:
 
     @classmethod
     def from_text(cls, columns: str = "", rating_range: str = "", **kwargs):
-        """Parse 'user=uid,item=iid' and '1,10' as typed on the command line."""
+        """Parse 'user=uid,item=iid' and '1,10' as typed on the command line.
+
+        Args:
+            columns: ``--columns``, pipeline name = source column pairs.
+            rating_range: ``--rating-range`` "LOW,HIGH"; "" for the observed.
+            kwargs: the other fields.
+
+        Raises:
+            ValueError: LOW or HIGH is not a number, or a pair is not
+                ``ROLE=COLUMN`` with role user, item, rating or timestamp.
+
+        >>> CSVOptions.from_text("user=uid", "1,10").rating_range
+        (1.0, 10.0)
+        """
         scale = None
         if rating_range:
             low, _, high = rating_range.partition(",")
@@ -152,7 +165,26 @@ def prepare_named(
     csv: CSVOptions | None = None,
     **options,
 ) -> tuple[Dataset, Preparation]:
-    """(Dataset, Preparation) of a named data set; ``options`` go to from_tables.
+    """(Dataset, Preparation) of a named data set (README "Data sets").
+
+    Args:
+        name: one of ``DATASETS``.
+        data_dir: the unpacked folder (for ``csv`` also a ratings file); None
+            takes :func:`default_data_dir`. Unused for ``synthetic``.
+        seed: seeds the synthetic data set; unused by the others.
+        csv: how to read the ``csv`` data set; unused by the others.
+        options: passed to the data set's loader (e.g. ``tags`` for the CSV
+            releases) and on to :func:`~hybridrec_jax.data.tables.from_tables`
+            (duplicates, implicit, k-core minimums, ...).
+
+    Returns:
+        (dataset, preparation) as :func:`~hybridrec_jax.data.tables.from_tables`
+        returns them; features are fitted on every user and item.
+
+    Raises:
+        ValueError: ``name`` is not in ``DATASETS``, or an option is invalid.
+        DataError: no folder was given or found, it is not a folder, or a file
+            in it is missing or malformed (naming the file, line and column).
 
     >>> ds, prep = prepare_named("synthetic", seed=0)
     >>> ds.n_interactions, prep.n_read
@@ -190,7 +222,33 @@ def split_rows(
     n_folds: int = 5,
     data_dir: str | Path | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(train_rows, test_rows) of a named split; see ``SPLITS``."""
+    """(train_rows, test_rows) of a named split (README "Data sets").
+
+    Args:
+        dataset: the interactions to split (N rows).
+        split: one of ``SPLITS``: ``random``, ``kfold``, ``leave-one-out``,
+            ``time``, ``cold-items``, ``cold-users`` or an ML-100K fold.
+        test_fraction: the test share in (0, 1) for random, time and cold-start
+            splits.
+        seed: seeds the random, k-fold and cold-start splits.
+        fold, n_folds: the test fold 0..n_folds-1 of the k-fold split.
+        data_dir: the ``ml-100k`` folder holding the fold files ``u1.base``...
+
+    Returns:
+        (train_rows, test_rows): int64 indices into the N interactions,
+        disjoint; see the split functions in :mod:`hybridrec_jax.data.splits`
+        and :func:`~hybridrec_jax.data.movielens.ml100k_fold`.
+
+    Raises:
+        ValueError: an unknown split, an ML-100K fold on another data set or
+            without ``data_dir``, or an out-of-range fraction or fold.
+        DataError: a time-based split on data without timestamps, or an
+            unreadable fold file.
+
+    >>> from hybridrec_jax.data.dataset import tiny_dataset
+    >>> split_rows(tiny_dataset(), "kfold", fold=1, n_folds=3)[1].shape
+    (1,)
+    """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if split == "random":

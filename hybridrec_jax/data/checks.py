@@ -23,6 +23,17 @@ def check_ids(
 ) -> None:
     """Ids must be present and whole numbers; names the first bad row.
 
+    Args:
+        table: the table as read, rows in file order; ``columns`` numeric.
+        columns: the id columns to check (timestamps are checked the same way).
+        path: the file, for the message.
+        header_lines: lines above the first row (1 for a header), so that row
+            r (0-based) is reported as file line ``r + 1 + header_lines``.
+
+    Raises:
+        DataError: the first missing (NaN) or fractional value, naming the file,
+            line and column.
+
     >>> check_ids(pd.DataFrame({"user": [1.0, None]}), ("user",), "r.csv")
     Traceback (most recent call last):
     ...
@@ -59,7 +70,24 @@ def check_ratings(
     column: str = "rating",
     header_lines: int = 0,
 ) -> None:
-    """Ratings must be numbers inside ``rating_range``; names the first bad row."""
+    """Ratings must be numbers inside ``rating_range``; names the first bad row.
+
+    Args:
+        table: the table as read; ``column`` numeric.
+        rating_range: (low, high), both inclusive, in rating points.
+        path, header_lines: as :func:`check_ids`.
+        column: the rating column.
+
+    Raises:
+        DataError: the first missing (NaN) rating or one outside
+            ``rating_range``, naming the file, line and column.
+
+    >>> check_ratings(pd.DataFrame({"rating": [4.0, 6.0]}), (1, 5), "r.csv")
+    Traceback (most recent call last):
+    ...
+    hybridrec_jax.data.prepare.DataError: file r.csv, row 2, column 'rating': \
+rating 6.0 outside 1..5
+    """
     low, high = rating_range
     values = table[column].to_numpy(dtype=float)
     bad = np.isnan(values) | (values < low) | (values > high)
@@ -78,6 +106,15 @@ def check_unique(
     table: pd.DataFrame, column: str, path: str | Path, *, header_lines: int = 0
 ) -> None:
     """A side table's key must not repeat; names the second occurrence.
+
+    Args:
+        table: the side table as read.
+        column: its key column.
+        path, header_lines: as :func:`check_ids`.
+
+    Raises:
+        DataError: the first repeated key, naming its line and that of the
+            first occurrence.
 
     >>> check_unique(pd.DataFrame({"item": [1, 2, 1]}), "item", "movies.dat")
     Traceback (most recent call last):

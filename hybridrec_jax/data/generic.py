@@ -37,6 +37,20 @@ def infer_feature_specs(
 ) -> list[FeatureSpec]:
     """Feature specs for every column of a side table but its key.
 
+    By column type: bool is categorical; numbers are numeric (standardised);
+    lists, or text where at least a fifth of the non-missing values hold a
+    ``|``, are multi-hot; other text with at most ``MAX_CATEGORIES`` distinct
+    values is categorical; longer free text is hashed into 64 token buckets with
+    ``text_tokens``, else left out.
+
+    Args:
+        table: the side table, one row per user or item.
+        key: its key column ("user" or "item"), which gets no spec.
+        text_tokens: hash free-text columns instead of leaving them out.
+
+    Returns:
+        One :class:`FeatureSpec` per used column, in column order.
+
     >>> t = pd.DataFrame({"item": [1, 2], "year": [1990, 2000],
     ...                   "genres": ["a|b", "b"], "kind": ["x", "y"]})
     >>> [(s.column, s.kind) for s in infer_feature_specs(t, "item")]
@@ -130,6 +144,14 @@ def prepare_interactions(
         title_column: item column holding display titles.
         options: passed on to :func:`from_tables` (missing_side, duplicates,
             invalid, implicit, implicit_threshold, k-core minimums).
+
+    Returns:
+        (dataset, preparation) as :func:`from_tables` returns them; the report
+        also lists the inferred features.
+
+    Raises:
+        DataError: a file is unreadable, the table is empty, a mapped column
+            or a side table's key column is missing, or as :func:`from_tables`.
 
     >>> r = pd.DataFrame({"uid": ["a", "b"], "iid": [1, 2], "stars": [7, 9]})
     >>> ds, _ = prepare_interactions(r, columns={"user": "uid", "item": "iid",

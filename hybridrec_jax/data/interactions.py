@@ -47,9 +47,24 @@ def _normalised_products(users, items, n_users, n_items):
 def spectral_factors(
     train: Dataset, dim: int, seed: int = 0, power_iterations: int = 4
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(U_k S_k^{1/2} (U, dim), V_k S_k^{1/2} (I, dim)) of R~, by randomised SVD.
+    """(U_k S_k^{1/2}, V_k S_k^{1/2}) of R~, by randomised SVD.
 
-    Users or items without training interactions get zero rows.
+        R~ = D_U^{-1/2} R D_I^{-1/2} ~= U_k S_k V_k^T,
+
+    R_ui = 1 if u rated i in ``train`` (repeats count once), D_U and D_I the
+    user and item degrees. Randomised SVD (Halko et al. 2011): Q spans
+    (R~ R~^T)^q R~ Omega, Omega (I, min(k + 10, I)) Gaussian, then the SVD of
+    Q^T R~. Users or items without training interactions get zero rows; each
+    component's sign makes the item column sum non-negative.
+
+    Args:
+        train: the training interactions; ``user`` (N,) and ``item`` (N,) int.
+        dim: the rank k; capped at min(U, I).
+        seed: seeds Omega.
+        power_iterations: q, the power iterations that sharpen the spectrum.
+
+    Returns:
+        (f_user (U, k), f_item (I, k)) float64 numpy arrays, k = min(dim, U, I).
 
     >>> from hybridrec_jax.data.dataset import tiny_dataset
     >>> f_u, f_i = spectral_factors(tiny_dataset(), 1)
@@ -82,7 +97,14 @@ def spectral_features(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The spectral factors scaled to unit root-mean-square per column (float32).
 
-    Scaling without centring keeps "no training interaction" at exactly zero.
+    f_u = U_k[u] S_k^{1/2} / rms_u and f_i = V_k[i] S_k^{1/2} / rms_i, each
+    column divided by its root mean square over all users (items). Scaling
+    without centring keeps "no training interaction" at exactly zero.
+
+    Args as :func:`spectral_factors` (with q = 4 power iterations).
+
+    Returns:
+        (f_user (U, k), f_item (I, k)) float32, k = min(dim, U, I).
     """
     f_user, f_item = spectral_factors(train, dim, seed)
 
@@ -99,8 +121,31 @@ def add_spectral_features(
 ) -> tuple[Dataset, ...]:
     """``train`` and each of ``others`` with f_u, f_i appended to their features.
 
-    The features are fitted on ``train`` only, so a test set gains nothing from
-    its own interactions. Returns (train, *others).
+    f_u and f_i are :func:`spectral_features` of R~ = D_U^{-1/2} R D_I^{-1/2}
+    ~= U_k S_k V_k^T (README "The model"), fitted on ``train`` only, so a test
+    set gains nothing from its own interactions.
+
+    Args:
+        train: the training interactions; ``user_features`` (U, F_u),
+            ``item_features`` (I, F_i).
+        others: Datasets over the same users and items (e.g. the test set of
+            the same split, from ``Dataset.subset``).
+        dim: the rank k; 0 or less adds nothing.
+        seed: seeds the randomised SVD.
+
+    Returns:
+        (train, *others) with features (U, F_u + k) and (I, F_i + k) float32,
+        the new columns named ``interactions_0``...; unchanged when
+        ``dim <= 0``.
+
+    Raises:
+        ValueError: a Dataset of ``others`` has another number of users or
+            items than ``train`` (from ``np.hstack``).
+
+    >>> from hybridrec_jax.data.dataset import tiny_dataset
+    >>> (train,) = add_spectral_features(tiny_dataset(), dim=1)
+    >>> train.user_features.shape, train.item_features.shape
+    ((3, 4), (2, 3))
     """
     if dim <= 0:
         return (train, *others)

@@ -65,8 +65,33 @@ def clean_interactions(
     implicit: bool = False,
     implicit_threshold: float | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int], list[str]]:
-    """Steps 1-4 of :func:`tables.from_tables`: (cleaned table, rows dropped by reason,
-    report lines). The input is not modified."""
+    """Steps 1-4 of :func:`tables.from_tables`: unused columns, invalid rows,
+    duplicates, implicit targets. The input is not modified.
+
+    Args:
+        ratings: columns ``user``, ``item``, ``rating`` and optionally
+            ``timestamp`` (others are dropped and reported).
+        rating_range: (low, high) inclusive, in rating points; None checks no
+            range.
+        invalid: "drop" the invalid rows (a missing id, a missing or
+            non-numeric rating or timestamp, a rating outside the range) or
+            "error" (refuse the first).
+        duplicates: of repeated (user, item) rows keep the "last" or the
+            "mean" rating.
+        implicit: turn ratings into positives 1.0 with
+            :func:`~hybridrec_jax.data.prepare.to_implicit`.
+        implicit_threshold: with ``implicit``, ratings below it are dropped;
+            None keeps every row.
+
+    Returns:
+        (table, dropped, report): the cleaned table, {reason: rows dropped}
+        and the report lines.
+
+    Raises:
+        DataError: a required column is missing, the table is empty, or
+            ``invalid="error"`` and a row is invalid (its 0-based position).
+        ValueError: ``duplicates`` is neither "last" nor "mean".
+    """
     for column in ("user", "item", "rating"):
         if column not in ratings.columns:
             raise DataError(
@@ -130,9 +155,30 @@ def merge_side_tables(
     title_column: str | None = None,
     missing_side: str = "impute",
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, int], list[str]]:
-    """Step 5 of :func:`tables.from_tables`: (table, users, items, rows dropped by
-    reason, report lines). Interactions whose user or item has no side row are
-    kept (a side row with missing features is added), dropped or refused."""
+    """Step 5 of :func:`tables.from_tables`: match interactions to side rows.
+
+    Interactions whose user or item has no side row are kept (a side row with
+    missing features is added, to be imputed), dropped or refused. Side-table
+    columns that no spec uses (nor ``title_column``) are dropped and reported.
+
+    Args:
+        table: the cleaned interactions (:func:`clean_interactions`).
+        users, items: side tables keyed by ``user`` and ``item``; None builds a
+            key-only table of the ids in ``table``.
+        user_features, item_features: the specs whose columns are kept.
+        title_column: an item column kept for display.
+        missing_side: "impute", "drop" or "error" (``MISSING_SIDE_POLICIES``).
+
+    Returns:
+        (table, users, items, dropped, report): the interactions, the side
+        tables, {reason: rows dropped} and the report lines.
+
+    Raises:
+        DataError: a side table without its key column, with a missing or
+            repeated key (0-based position), or sharing no id with ``table``
+            (e.g. int against text ids); ``missing_side="error"`` and an
+            interaction without a side row.
+    """
     dropped: dict[str, int] = {}
     report: list[str] = []
     users = _side_table(users, "user", table["user"], "user")

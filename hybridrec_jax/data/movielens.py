@@ -107,7 +107,18 @@ def prepare_ml100k(data_dir: str | Path, **options) -> tuple[Dataset, Preparatio
     User content: age (standardised and bucketed), gender, occupation, first
     digit of the zip code. Item content: the 19 genre flags, release year
     (standardised and bucketed; missing for one item, imputed by the median).
-    ``options`` go to :func:`from_tables` (duplicates, implicit, k-core...).
+
+    Args:
+        data_dir: the unpacked ``ml-100k`` folder.
+        options: passed to :func:`from_tables` (duplicates, implicit,
+            k-core...); ``missing_side`` defaults to "error".
+
+    Returns:
+        (dataset, preparation) as :func:`from_tables` returns them, ratings
+        1..5.
+
+    Raises:
+        DataError: a file is missing or malformed (see :func:`ml100k_tables`).
     """
     ratings, users, items = ml100k_tables(data_dir)
     options.setdefault("missing_side", "error")
@@ -136,6 +147,20 @@ def ml100k_fold(
 
     The fold files are subsets of ``u.data``; each row is found by its (user, item)
     pair, which is unique in ML-100K.
+
+    Args:
+        dataset: ML-100K as :func:`prepare_ml100k` returns it, with every row.
+        data_dir: the ``ml-100k`` folder holding the fold files.
+        fold: one of ``ML100K_FOLDS`` ("u1".."u5", "ua", "ub").
+
+    Returns:
+        (train_rows, test_rows): int64 indices into ``dataset``, in the order of
+        the lines of ``<fold>.base`` and ``<fold>.test``.
+
+    Raises:
+        ValueError: ``fold`` is not in ``ML100K_FOLDS``.
+        DataError: a fold file is missing or malformed, or holds a pair that
+            ``dataset`` lacks (e.g. it was filtered by k-core), naming its line.
     """
     if fold not in ML100K_FOLDS:
         raise ValueError(f"fold must be one of {ML100K_FOLDS}, got {fold!r}")

@@ -34,7 +34,19 @@ TAG_TOKENS = FeatureSpec("tags", "hashed", buckets=64)
 def read_ratings_csv(
     path: str | Path, rating_range: tuple[float, float] = HALF_STARS
 ) -> pd.DataFrame:
-    """(user, item, rating, timestamp) from a MovieLens ``ratings.csv``."""
+    """(user, item, rating, timestamp) from a MovieLens ``ratings.csv``.
+
+    Args:
+        path: the file (header ``userId,movieId,rating[,timestamp]``).
+        rating_range: (low, high) inclusive, in stars.
+
+    Returns:
+        user, item (and timestamp where present) int64, rating float32.
+
+    Raises:
+        DataError: the file is missing or malformed, an id or timestamp is
+            missing or fractional, or a rating is outside ``rating_range``.
+    """
     table = read_table(
         path,
         sep=",",
@@ -54,7 +66,12 @@ def read_ratings_csv(
 
 
 def read_movies_csv(path: str | Path) -> pd.DataFrame:
-    """(item, title, genres [list], year) from a MovieLens ``movies.csv``."""
+    """(item, title, genres [list], year) from a MovieLens ``movies.csv``.
+
+    Raises:
+        DataError: the file is missing or malformed, or an item id is missing,
+            fractional or repeated.
+    """
     movies = read_table(
         path,
         sep=",",
@@ -72,7 +89,13 @@ def read_movies_csv(path: str | Path) -> pd.DataFrame:
 
 
 def read_tags_csv(path: str | Path) -> pd.DataFrame:
-    """(item, tags [list]) from ``tags.csv``: every tag given to each movie."""
+    """(item, tags [list]) from ``tags.csv``: every tag given to each movie,
+    lower-cased, sorted and deduplicated.
+
+    Raises:
+        DataError: the file is missing or malformed, or an item id is missing
+            or fractional.
+    """
     tags = read_table(
         path,
         sep=",",
@@ -94,7 +117,11 @@ def read_tags_csv(path: str | Path) -> pd.DataFrame:
 def movielens_csv_tables(
     data_dir: str | Path, *, tags: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Raw (ratings, items) of a CSV release; ``tags`` joins tags.csv per movie."""
+    """Raw (ratings, items) of a CSV release; ``tags`` joins tags.csv per movie.
+
+    Raises as :func:`read_ratings_csv`, :func:`read_movies_csv` and
+    :func:`read_tags_csv`.
+    """
     data_dir = Path(data_dir)
     ratings = read_ratings_csv(data_dir / "ratings.csv")
     items = read_movies_csv(data_dir / "movies.csv")
@@ -117,7 +144,23 @@ def prepare_movielens_csv(
     bucketed); optionally hashed title words (``title_tokens``) and hashed tags
     (``tags``; tags are written by users, with times, so they describe items
     with information from the whole period: leave them off for time splits).
-    ``options`` go to :func:`from_tables` (duplicates, implicit, k-core...).
+
+    Args:
+        data_dir: the unpacked release (``ratings.csv``, ``movies.csv``, and
+            ``tags.csv`` for ``tags``).
+        name: the data set's label in reports.
+        title_tokens: add the title's words hashed into 64 buckets.
+        tags: add the movie's tags hashed into 64 buckets.
+        options: passed to :func:`from_tables` (duplicates, implicit,
+            k-core...); ``missing_side`` defaults to "error".
+
+    Returns:
+        (dataset, preparation) as :func:`from_tables` returns them, with no user
+        features and ratings 0.5..5.
+
+    Raises:
+        DataError: a file is missing or malformed, naming the file, line and
+            column, or a rating's movie is not in ``movies.csv``.
     """
     ratings, items = movielens_csv_tables(data_dir, tags=tags)
     specs = list(CSV_ITEM_FEATURES)

@@ -50,7 +50,22 @@ def index_ids(values: pd.Series | np.ndarray) -> pd.Index:
 
 
 def lookup(id_index: pd.Index, values, *, what: str) -> np.ndarray:
-    """Map original ids to 0..n-1; an id absent from the index is an error."""
+    """Map original ids to 0..n-1; an id absent from the index is an error.
+
+    Args:
+        id_index: the sorted ids (:func:`index_ids`); position is the new id.
+        values: (N,) original ids.
+        what: "user" or "item", for the message.
+
+    Returns:
+        (N,) int32 positions in ``id_index``.
+
+    Raises:
+        DataError: an id is not in ``id_index`` (the first five are named).
+
+    >>> lookup(pd.Index([10, 20, 30]), [30, 10], what="user")
+    array([2, 0], dtype=int32)
+    """
     codes = id_index.get_indexer(np.asarray(values))
     if (codes < 0).any():
         bad = np.asarray(values)[codes < 0][:5]
@@ -63,7 +78,17 @@ def drop_duplicate_interactions(
 ) -> tuple[pd.DataFrame, int]:
     """Keep one row per (user, item): the last one, or their mean rating.
 
-    Returns the new table and the number of rows dropped.
+    Args:
+        ratings: columns ``user``, ``item``, ``rating``, ...
+        keep: "last" (the row that comes last) or "mean" (mean rating, last
+            value of the other columns).
+
+    Returns:
+        (table, n_dropped): the new table (index 0..n-1) and the number of rows
+        dropped.
+
+    Raises:
+        ValueError: ``keep`` is neither "last" nor "mean".
     """
     if keep == "mean":
         out = ratings.groupby(["user", "item"], as_index=False, sort=False).agg(
@@ -84,7 +109,16 @@ def drop_invalid_interactions(
     ratings: pd.DataFrame, rating_range: tuple[float, float] | None = None
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Drop rows with a missing id, a missing or non-numeric rating, or a rating
-    outside ``rating_range``. Returns the kept rows and {reason: rows dropped}.
+    outside ``rating_range``.
+
+    Args:
+        ratings: columns ``user``, ``item``, ``rating``, ...
+        rating_range: (low, high) inclusive, in rating points; None checks no
+            range.
+
+    Returns:
+        (kept, dropped): the valid rows (original index) and {reason: rows
+        dropped}.
 
     >>> r = pd.DataFrame({"user": [1, None, 2], "item": [1, 1, 1],
     ...                   "rating": [4.0, 3.0, 9.0]})
@@ -109,7 +143,16 @@ def k_core(
     ratings: pd.DataFrame, min_user: int = 1, min_item: int = 1
 ) -> tuple[pd.DataFrame, int]:
     """Repeatedly drop users with < ``min_user`` and items with < ``min_item``
-    interactions until every remaining one has enough. Returns (rows, rounds).
+    interactions until every remaining one has enough.
+
+    Args:
+        ratings: columns ``user`` and ``item``, one row per interaction.
+        min_user: the fewest interactions a kept user has.
+        min_item: the fewest interactions a kept item has.
+
+    Returns:
+        (kept, rounds): the kept rows (original index) and the number of
+        passes, the last one dropping nothing.
 
     >>> r = pd.DataFrame({"user": [1, 1, 2, 3], "item": [1, 2, 1, 1]})
     >>> kept, rounds = k_core(r, min_user=2, min_item=1)
@@ -136,6 +179,18 @@ def to_implicit(
     ``threshold=None`` makes every interaction positive. Otherwise a rating of at
     least ``threshold`` is positive and a lower one is dropped (``below="drop"``)
     or kept as an explicit negative 0.0 (``below="negative"``).
+
+    Args:
+        ratings: column ``rating`` and any others, which are kept.
+        threshold: the lowest positive rating, in rating points, or None.
+        below: "drop" or "negative".
+
+    Returns:
+        (table, dropped): rating float32 1.0 (or 0.0), and {reason: rows
+        dropped} (empty unless ``below="drop"`` with a threshold).
+
+    Raises:
+        ValueError: ``below`` is neither "drop" nor "negative".
 
     >>> r = pd.DataFrame({"user": [1, 1], "item": [1, 2], "rating": [5.0, 2.0]})
     >>> out, dropped = to_implicit(r, threshold=4.0)

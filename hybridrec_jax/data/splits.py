@@ -13,7 +13,17 @@ def random_split(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Shuffle row indices with a seeded Generator and cut off ``test_fraction``.
 
-    Returns (train_rows, test_rows), both sorted, disjoint, covering 0..n_rows-1.
+    Args:
+        n_rows: N, the number of interactions.
+        test_fraction: the test share in (0, 1); the test set has
+            round(N * test_fraction) rows.
+        seed: seeds ``np.random.default_rng``.
+
+    Returns:
+        (train_rows, test_rows): int64, both sorted, disjoint, covering 0..N-1.
+
+    Raises:
+        ValueError: ``test_fraction`` is outside (0, 1).
 
     >>> train, test = random_split(10, 0.2, seed=0)
     >>> len(train), len(test), sorted(set(train) | set(test)) == list(range(10))
@@ -29,7 +39,20 @@ def random_split(
 def train_test(
     dataset: Dataset, train_rows: np.ndarray, test_rows: np.ndarray
 ) -> tuple[Dataset, Dataset]:
-    """The two Datasets of a split (features and id maps shared)."""
+    """The two Datasets of a split (features and id maps shared).
+
+    Args:
+        dataset: the full data set.
+        train_rows, test_rows: int row indices, e.g. from :func:`random_split`.
+
+    Returns:
+        (train, test), each ``dataset.subset`` of its rows.
+
+    >>> from hybridrec_jax.data.dataset import tiny_dataset
+    >>> train, test = train_test(tiny_dataset(), np.array([0, 1]), np.array([2]))
+    >>> train.n_interactions, test.n_interactions, test.n_users
+    (2, 1, 3)
+    """
     return dataset.subset(train_rows), dataset.subset(test_rows)
 
 
@@ -105,6 +128,19 @@ def time_split(
 
     The cut is the ``1 - test_fraction`` quantile of the timestamps, so every
     training row is strictly older than every test row.
+
+    Args:
+        dataset: the interactions; ``timestamp`` (N,) int64.
+        test_fraction: the test share in (0, 1); ties at the cut all go to the
+            test set, so it may be larger.
+
+    Returns:
+        (train_rows, test_rows): int64, sorted, disjoint, covering 0..N-1.
+
+    Raises:
+        ValueError: ``test_fraction`` is outside (0, 1).
+        DataError: the data set has no timestamps, or the cut falls on the
+            earliest time, leaving no training row (e.g. all share one time).
 
     >>> from hybridrec_jax.data.dataset import tiny_dataset
     >>> import dataclasses
@@ -194,6 +230,22 @@ def kfold_split(
     n_rows: int, n_folds: int, fold: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fold ``fold`` of a seeded ``n_folds``-fold partition is the test set.
+
+    The rows are shuffled by ``np.random.default_rng(seed)`` and cut into
+    ``n_folds`` parts of sizes differing by at most one, so the folds of one
+    seed partition 0..N-1.
+
+    Args:
+        n_rows: N, the number of interactions.
+        n_folds: the number of folds, >= 2.
+        fold: the test fold, 0..n_folds-1.
+        seed: seeds the shuffle; the same for every fold of a partition.
+
+    Returns:
+        (train_rows, test_rows): int64, sorted, disjoint, covering 0..N-1.
+
+    Raises:
+        ValueError: ``n_folds`` < 2 or ``fold`` outside 0..n_folds-1.
 
     >>> folds = [kfold_split(10, 5, k, seed=0)[1] for k in range(5)]
     >>> sorted(np.concatenate(folds).tolist()) == list(range(10))

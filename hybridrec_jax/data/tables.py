@@ -94,6 +94,32 @@ def from_tables(
       8. fit the feature encoders (impute + encode) on the side tables, which hold
          no interaction data; ``fit_features`` refits them on training rows.
 
+    Args:
+        ratings: columns ``user``, ``item``, ``rating`` and optionally
+            ``timestamp`` (int seconds); one row per interaction.
+        users, items: side tables keyed by ``user`` and ``item``, or None.
+        user_features, item_features: :class:`FeatureSpec` per encoded column.
+        rating_range: (low, high) inclusive, in rating points; None takes the
+            kept ratings' min and max ((0, 1) with ``implicit``).
+        title_column: an item column of display titles.
+        missing_side: "impute", "drop" or "error" (step 5).
+        duplicates: "last" or "mean" (step 3).
+        invalid: "drop" or "error" (step 2).
+        implicit, implicit_threshold: step 4.
+        min_user_interactions, min_item_interactions: step 6; 1 turns it off.
+        name: the data set's label in reports.
+
+    Returns:
+        (dataset, preparation): the :class:`Dataset` (ids int32, ratings and
+        features float32) and the :class:`Preparation` fitted on it.
+
+    Raises:
+        ValueError: an unknown ``missing_side``, ``invalid`` or ``duplicates``.
+        DataError: a required or feature column is missing, an invalid row with
+            ``invalid="error"``, a side table with a missing or repeated key or
+            no id in common with ``ratings``, a row without a side row with
+            ``missing_side="error"``, or no row left after cleaning.
+
     >>> r = pd.DataFrame({"user": [1, 2], "item": [7, 7], "rating": [4.0, 2.0]})
     >>> ds, prep = from_tables(r)
     >>> ds.n_users, ds.n_items, ds.user_features.shape
@@ -195,6 +221,17 @@ def fit_features(
 
     Every user and item is then encoded with those statistics, so a cold-start
     test item's year does not move the median or the mean its features use.
+
+    Args:
+        dataset, preparation: as :func:`from_tables` returned them.
+        train_rows: int indices of the training interactions in ``dataset``.
+
+    Returns:
+        (dataset, preparation) with the refitted features (U, F_u), (I, F_i)
+        float32 and encoders; the interactions are unchanged.
+
+    Raises:
+        ValueError: ``preparation`` keeps no side tables.
 
     >>> r = pd.DataFrame({"user": [1, 2], "item": [1, 2], "rating": [4.0, 2.0]})
     >>> items = pd.DataFrame({"item": [1, 2], "year": [1990.0, 2000.0]})

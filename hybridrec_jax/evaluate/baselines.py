@@ -46,6 +46,14 @@ def fit_biases(
 ) -> BiasBaseline:
     """Regularised user and item biases by alternating least squares.
 
+    Minimises sum (y - mu - b_u - b_i)^2 + lambda_u sum b_u^2 + lambda_i sum b_i^2
+    (module docstring), mu the mean training rating.
+
+    Args:
+        train: the training ratings.
+        user_reg, item_reg: lambda_u and lambda_i (Surprise's defaults).
+        iterations: rounds of the two closed-form updates.
+
     >>> from hybridrec_jax.data.dataset import tiny_dataset
     >>> b = fit_biases(tiny_dataset(), user_reg=0.0, item_reg=0.0)
     >>> np.round(b.predict(np.array([0, 1, 2]), np.array([0, 1, 1])), 6).tolist()
@@ -78,6 +86,14 @@ def feature_popularity(
     Ridge regression w = (X^T X + l2 I)^{-1} X^T log(1 + n) over the items with at
     least one training interaction (the warm items; ``items`` overrides), then the
     predicted popularity x_i w for every item (I,).
+
+    Args:
+        train: the training interactions and the item content X (I, F_i).
+        l2: the ridge penalty.
+        items: the items to fit on; None takes every item with an interaction.
+
+    Returns:
+        (I,) float64 predicted log-popularity, a score for ranking.
     """
     counts = np.bincount(train.item, minlength=train.n_items).astype(np.float64)
     warm = np.flatnonzero(counts > 0) if items is None else np.asarray(items)

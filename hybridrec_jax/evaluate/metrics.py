@@ -115,8 +115,17 @@ def batch_metrics(
     valid: jax.Array,
     ks: tuple[int, ...] = (10,),
 ) -> dict[str, jax.Array]:
-    """:func:`user_metrics` over any leading axes: scores and candidates
-    (..., I), relevant and valid (..., R) give a dict of (...,) arrays."""
+    """:func:`user_metrics` over any leading axes (vmapped).
+
+    Args:
+        scores: (..., I) float scores.
+        candidates: (..., I) bool.
+        relevant: (..., R) int indices; valid: (..., R) bool.
+        ks: the cut-offs K (static).
+
+    Returns:
+        The dict of :func:`user_metrics`, each value (...,).
+    """
     lead = scores.shape[:-1]
     flat = [jnp.reshape(a, (-1, a.shape[-1]))
             for a in (scores, candidates, relevant, valid)]  # fmt: skip

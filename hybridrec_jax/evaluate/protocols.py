@@ -45,6 +45,11 @@ def group_by_user(
     """CSR of (user, item) pairs: offsets (U + 1,) int64 and the items sorted by
     user (stable), so user u's items are ``items[offsets[u]:offsets[u + 1]]``.
 
+    Args:
+        users: (N,) int user indices in [0, n_users).
+        items: (N,) int item indices.
+        n_users: U.
+
     >>> group_by_user(np.array([1, 0, 1]), np.array([5, 6, 7]), 3)
     (array([0, 1, 3, 3]), array([6, 5, 7]))
     """
@@ -60,8 +65,14 @@ def padded_lists(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each user's CSR list padded to ``width``: (lists (n, R) int32, valid (n, R)).
 
-    Users outside the CSR (index >= U, e.g. new users) have empty lists. ``width``
-    defaults to the longest list (at least 1); longer lists are cut.
+    Users outside the CSR (index >= U, e.g. new users) have empty lists.
+
+    Args:
+        offsets: (U + 1,) CSR offsets of :func:`group_by_user`.
+        values: (N,) the CSR items.
+        users: (n,) int users whose lists are wanted.
+        width: R; defaults to the longest list (at least 1); longer lists are
+            cut.
 
     >>> offsets, items = group_by_user(np.array([1, 0, 1]), np.array([5, 6, 7]), 2)
     >>> lists, valid = padded_lists(offsets, items, np.array([1, 0, 2]))
@@ -89,7 +100,10 @@ def padded_lists(
 def item_mask(
     offsets: np.ndarray, values: np.ndarray, users: np.ndarray, n_items: int
 ) -> np.ndarray:
-    """(n, I) bool: True at the items of each user's CSR list (e.g. seen items)."""
+    """(n, I) bool: True at the items of each user's CSR list (e.g. seen items).
+
+    Args as :func:`padded_lists`, with ``n_items`` I the width of the mask.
+    """
     lists, valid = padded_lists(offsets, values, users)
     mask = np.zeros((len(users), n_items), bool)
     rows = np.broadcast_to(np.arange(len(users))[:, None], lists.shape)
@@ -102,7 +116,13 @@ def evaluate_ratings(
 ) -> dict[str, float]:
     """RMSE and MAE on ``dataset``, predictions clipped to its ``rating_range``.
 
-    Returns {"rmse", "mae"} in rating points (``metrics.rating_metrics``).
+    Args:
+        params, cfg: the model.
+        dataset: the interactions to score (its ratings are the targets).
+        features: the content tables on the device; None takes the dataset's.
+
+    Returns:
+        {"rmse", "mae"} in rating points (``metrics.rating_metrics``).
     """
     features = device_features(dataset) if features is None else features
     prediction = predict(
@@ -192,8 +212,18 @@ def evaluate_cold_start(
     The id rows (embeddings and biases) of the cold entities are zeroed, so they
     are scored through the content path alone, as a new entity is; with
     ``cold_items`` (I,) bool only the cold items are candidates, with
-    ``cold_users`` (U,) bool every unseen item is. Returns
-    :func:`evaluate_full_ranking`'s figures.
+    ``cold_users`` (U,) bool every unseen item is.
+
+    Args:
+        params, cfg, features: the model and its content tables.
+        train_pairs: (users, items) of the training interactions.
+        test_pairs: (users, items) of the relevant test items.
+        cold_items: (I,) bool, the held-out items, or None.
+        cold_users: (U,) bool, the held-out users, or None.
+        ks: cut-offs K.
+
+    Returns:
+        :func:`evaluate_full_ranking`'s figures.
     """
     cold_item_ids = None if cold_items is None else np.flatnonzero(cold_items)
     cold_user_ids = None if cold_users is None else np.flatnonzero(cold_users)
@@ -247,6 +277,13 @@ def sample_eval_negatives(
 ) -> np.ndarray:
     """(n, n_negatives) distinct items that user n never interacted with, drawn
     uniformly by ``rng`` (the sampled protocol when no negatives are given).
+
+    Args:
+        rng: a seeded ``numpy.random.Generator``.
+        train_pairs: (users, items) the users interacted with (never drawn).
+        users: (n,) int users; positives: (n,) their held-out items.
+        n_items: I.
+        n_negatives: negatives per user (99 in the NCF protocol).
 
     Raises:
         ValueError: a user has fewer than ``n_negatives`` unseen items.

@@ -170,6 +170,8 @@ def score_all_plain(
 ) -> jax.Array:
     """The slow reference: ``model.forward`` on all n * I pairs, shape (n, I).
 
+    Args as :func:`score_all` (``users`` and ``items`` as device arrays).
+
     >>> from hybridrec_jax.model import init_params
     >>> p = init_params(jax.random.key(0), ModelConfig.tiny(), 5, 7, 3, 2)
     >>> feats = {"user": jnp.ones((5, 3)), "item": jnp.ones((7, 2))}
@@ -192,6 +194,10 @@ def user_item_tables(
 
     Without hidden layers W^0 is the head (w as a (D_0, 1) matrix, b^0 its bias)
     and D_1 = 1.
+
+    Args:
+        params, cfg: the model.
+        features: {"user": (U, F_u), "item": (I, F_i)} float32.
 
     >>> from hybridrec_jax.model import init_params
     >>> p = init_params(jax.random.key(0), ModelConfig.tiny(), 5, 7, 3, 2)

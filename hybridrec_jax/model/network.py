@@ -46,7 +46,16 @@ ACTIVATION_FUNCTIONS = {
 
 
 def dense_layer(a: jax.Array, W: jax.Array, b: jax.Array) -> jax.Array:
-    """z = a W + b for rows a (..., in), W (in, out), b (out,): shape (..., out)."""
+    """z = a W + b, the paper's z = W a + b for a stack of rows (W transposed).
+
+    Args:
+        a: (..., in) float activations, any leading axes.
+        W: (in, out) weights.
+        b: (out,) bias, broadcast over the leading axes explicitly.
+
+    Returns:
+        (..., out) float pre-activations.
+    """
     return a @ W + jnp.expand_dims(b, tuple(range(a.ndim - 1)))
 
 
@@ -85,7 +94,17 @@ def first_layer_blocks(params: Params, cfg: ModelConfig) -> dict[str, jax.Array]
 
 
 def content(cfg: ModelConfig, features: Features, side: str, ids: jax.Array):
-    """x_u (n, F_u) or x_i (n, F_i) of the given ids; (n, 0) without features."""
+    """The content rows x_u or x_i of the given ids.
+
+    Args:
+        cfg: the model configuration (``use_features``).
+        features: {"user": (U, F_u), "item": (I, F_i)} float32 content tables.
+        side: "user" or "item".
+        ids: (n,) int indices.
+
+    Returns:
+        (n, F_u) or (n, F_i) float32; (n, 0) without content features.
+    """
     if cfg.use_features:
         return features[side][ids]
     return jnp.zeros((ids.shape[0], 0), jnp.float32)
@@ -99,10 +118,19 @@ def dot_factor(
     ids: jax.Array,
     dot_rows: jax.Array | None = None,
 ) -> jax.Array:
-    """p_u = P'_u + x_u V_U (side "user") or q_i = Q'_i + x_i V_I ("item"), (n, k).
+    """The dot-branch factor p_u = P'_u + x_u V_U or q_i = Q'_i + x_i V_I.
 
-    ``dot_rows`` are P'_u (or Q'_i) if already gathered; zero rows give a new
-    entity its factor from content alone.
+    Args:
+        params: the pytree of ``model.init_params``.
+        cfg: the model configuration.
+        features: {"user": (U, F_u), "item": (I, F_i)} float32 content tables.
+        side: "user" (p_u) or "item" (q_i).
+        ids: (n,) int indices.
+        dot_rows: (n, k) P'_u (or Q'_i) if already gathered; zero rows give a
+            new entity its factor from content alone.
+
+    Returns:
+        (n, k) float32 factors; the branch adds <p_u, q_i> to the output.
     """
     rows = params["embeddings"][f"{side}_dot"][ids] if dot_rows is None else dot_rows
     if cfg.use_features:
@@ -115,7 +143,17 @@ def side_preactivation(
 ) -> jax.Array:
     """h_u = P_u W_P + x_u W_U ("user") or h_i = Q_i W_Q + x_i W_I + b^0 ("item").
 
-    Shape (n, D_1): the share of z^1 = h_u + h_i that depends on one side only.
+    The share of z^1 = h_u + h_i (module docstring) that depends on one side.
+
+    Args:
+        params: the pytree of ``model.init_params``.
+        cfg: the model configuration.
+        features: {"user": (U, F_u), "item": (I, F_i)} float32 content tables.
+        side: "user" or "item".
+        ids: (n,) int indices.
+
+    Returns:
+        (n, D_1) float32.
     """
     blocks = first_layer_blocks(params, cfg)
     h = params["embeddings"][side][ids] @ blocks[side]  # P_u W_P or Q_i W_Q
@@ -126,7 +164,11 @@ def side_preactivation(
 
 
 def user_side(params, cfg, features, users) -> tuple[jax.Array, jax.Array]:
-    """(h_u (n, D_1), p_u (n, k)) of :func:`side_preactivation`, :func:`dot_factor`."""
+    """Everything the network needs of users: (h_u (n, D_1), p_u (n, k)).
+
+    Args as :func:`side_preactivation` with ``users`` (n,) int the ids; h_u by
+    :func:`side_preactivation`, p_u by :func:`dot_factor`.
+    """
     return (
         side_preactivation(params, cfg, features, "user", users),
         dot_factor(params, cfg, features, "user", users),
@@ -134,7 +176,11 @@ def user_side(params, cfg, features, users) -> tuple[jax.Array, jax.Array]:
 
 
 def item_side(params, cfg, features, items) -> tuple[jax.Array, jax.Array]:
-    """(h_i (n, D_1), q_i (n, k)) of :func:`side_preactivation`, :func:`dot_factor`."""
+    """Everything the network needs of items: (h_i (n, D_1), q_i (n, k)).
+
+    Args as :func:`side_preactivation` with ``items`` (n,) int the ids; h_i by
+    :func:`side_preactivation` (b^0 included), q_i by :func:`dot_factor`.
+    """
     return (
         side_preactivation(params, cfg, features, "item", items),
         dot_factor(params, cfg, features, "item", items),
@@ -159,6 +205,16 @@ def first_layer(
     backward, against four and six for a block-by-block product. Being a
     ``jax.custom_vjp``, it supports reverse-mode autodiff (``jax.grad``,
     ``jax.vjp``) but not forward mode (``jax.jvp``, ``jax.jacfwd``).
+
+    Args:
+        embedded: (B, 2d) float, [P_u ; Q_i].
+        content: (B, F) float, [x_u ; x_i] (F = 0 without content features).
+        W: (2d + F, D_1) the first layer's weights W^0 (the head as a column
+            without hidden layers).
+        b: (D_1,) its bias b^0.
+
+    Returns:
+        (B, D_1) float, z^1.
     """
     return dense_layer(jnp.concatenate([embedded, content], axis=-1), W, b)
 
@@ -194,6 +250,15 @@ def mlp_tail(
     Without hidden layers z^1 is already the head's output (D_1 = 1). With a
     ``dropout_key``, inverted dropout at rate ``cfg.dropout`` follows every
     hidden activation (the key of layer l is ``fold_in(dropout_key, l)``).
+
+    Args:
+        params: the pytree of ``model.init_params``.
+        cfg: the model configuration (``activation``, ``dropout``).
+        z1: (..., D_1) float first-layer pre-activations.
+        dropout_key: switches dropout on (training) when given.
+
+    Returns:
+        (...,) float, a^L w + b (before the biases b_u, b_i and the dot branch).
     """
     dense = params["dense"]
     if not dense["layers"]:
@@ -263,7 +328,18 @@ def score_block(
     z^1_ui = h_u + h_i (the module docstring), so the first layer costs one
     product per user and per item instead of one per pair. Equal to
     :func:`forward` on every pair (without dropout) to float tolerance.
-    ``item_side_rows`` is :func:`item_side` of ``items`` if already computed.
+
+    Args:
+        params: the pytree of ``model.init_params``.
+        cfg: the model configuration.
+        features: {"user": (U, F_u), "item": (I, F_i)} float32 content tables.
+        users: (c,) int user indices.
+        items: (n,) int item indices.
+        item_side_rows: :func:`item_side` of ``items`` if already computed
+            (once per call of a scorer that visits many user chunks).
+
+    Returns:
+        (c, n) float32, y_hat (or the logit) of every pair.
     """
     emb = params["embeddings"]
     h_u, p = user_side(params, cfg, features, users)  # (c, D_1), (c, k)

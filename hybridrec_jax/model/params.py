@@ -26,7 +26,13 @@ SIDE_TABLES = {side: (side, f"{side}_dot", f"{side}_bias") for side in SIDES}
 
 
 def input_width(cfg: ModelConfig, n_user_features: int, n_item_features: int) -> int:
-    """D_0, the width of a^0 = [P_u ; Q_i ; x_u ; x_i]."""
+    """D_0, the width of a^0 = [P_u ; Q_i ; x_u ; x_i]: 2d + F_u + F_i.
+
+    Args:
+        cfg: the model configuration (``embedding_dim`` d, ``use_features``).
+        n_user_features, n_item_features: F_u and F_i (counted only with
+            ``use_features``).
+    """
     content = n_user_features + n_item_features if cfg.use_features else 0
     return 2 * cfg.embedding_dim + content
 
@@ -101,6 +107,7 @@ def embedding_rows(params: Params, users: jax.Array, items: jax.Array) -> Rows:
 
     Gathered once per batch and shared by the forward pass and the L2 penalty,
     so that autodiff scatters each table's gradient once, not once per use.
+    ``users`` and ``items`` are (B,) int indices.
     Returns {"user": (B, d), "item": (B, d), "user_dot": (B, k), "item_dot":
     (B, k), "user_bias": (B,), "item_bias": (B,)}.
     """
@@ -118,6 +125,19 @@ def with_new_entities(
 
     The n new users get indices U..U+n-1 (items likewise), so every scorer works
     on them unchanged.
+
+    Args:
+        params: the pytree of :func:`init_params`.
+        features: {"user": (U, F_u), "item": (I, F_i)} float32 content tables.
+        new_user_features: (n, F_u) (or (F_u,)) content rows of new users.
+        new_item_features: (n, F_i) (or (F_i,)) content rows of new items.
+
+    Returns:
+        (params, features) with U + n users (I + n items): zero rows in every id
+        table of that side (P, P', b_u or Q, Q', b_i), the given content rows.
+
+    Raises:
+        ValueError: a content row of the wrong width.
 
     >>> import numpy as np
     >>> p = init_params(jax.random.key(0), ModelConfig.tiny(), 2, 3, 1, 1)
@@ -149,7 +169,13 @@ def zero_entity_rows(
     params: Params, users: jax.Array | None = None, items: jax.Array | None = None
 ) -> Params:
     """``params`` with the id rows (embeddings and biases) of the given users and
-    items set to zero: those entities are then scored from content alone."""
+    items set to zero: those entities are then scored from content alone.
+
+    Args:
+        params: the pytree of :func:`init_params` (not changed: a new pytree).
+        users: (n,) int user indices, or None.
+        items: (m,) int item indices, or None.
+    """
     embeddings = dict(params["embeddings"])
     for side, index in (("user", users), ("item", items)):
         if index is None:

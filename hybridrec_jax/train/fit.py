@@ -92,6 +92,11 @@ class FitResult:
 def check_finite(losses: np.ndarray, epoch: int, cfg: TrainConfig) -> None:
     """Stop with a message naming the step if a batch loss is NaN or infinite.
 
+    Args:
+        losses: (n_batches,) the batch losses of epoch ``epoch`` (1-based).
+        epoch: the epoch they belong to.
+        cfg: the training configuration (named in the advice).
+
     Raises:
         TrainingDiverged: naming the epoch, the batch and what to try.
     """
@@ -183,6 +188,14 @@ def validate(
     Implicit feedback (bce): full-catalogue ranking metrics at K = 10 (and the
     K of ``train_cfg.metric``) of the validation pairs (with 0/1 targets, of
     those labelled 1), each user's training items masked.
+
+    Args:
+        params, model_cfg: the model.
+        train_cfg: the loss, negatives and metric.
+        features: {"user": (U, F_u), "item": (I, F_i)} on the device.
+        train: the training interactions (masked as seen when ranking).
+        validation: a Dataset, or (users, items) positives.
+        allowed_items: (I,) bool, the only candidates when ranking.
     """
     if train_cfg.loss == "mse":
         metrics = evaluate_ratings(params, model_cfg, validation, features)
@@ -244,6 +257,7 @@ def fit(
     Raises:
         ValueError: ``params`` and ``state`` together; a state with no epochs
             left; ``loss="bce"`` on targets that are not 0/1 without negatives.
+        TypeError: (users, items) validation pairs for ratings.
         TrainingDiverged: a batch loss became NaN or infinite.
     """
     if params is not None and state is not None:
@@ -257,6 +271,11 @@ def fit(
     start = time.perf_counter()
     if validation is None:
         train, validation = _validation_split(train, train_cfg)
+    if train_cfg.loss == "mse" and not isinstance(validation, Dataset | None):
+        raise TypeError(
+            "rating validation needs a Dataset with ratings, got "
+            f"{type(validation).__name__}: pass train.subset(rows)"
+        )
     if validation is not None and len(_pairs(validation)[0]) == 0:
         validation = None
     init_key, key = jax.random.split(jax.random.key(train_cfg.seed))

@@ -31,6 +31,13 @@ from hybridrec_jax.config import SAMPLERS
 def positive_keys(users: np.ndarray, items: np.ndarray, n_items: int) -> jax.Array:
     """The sorted, unique keys u * I + i of the positive pairs, int32 (P,).
 
+    Args:
+        users, items: (N,) int indices of the positive pairs (repeats allowed).
+        n_items: I.
+
+    Raises:
+        ValueError: U * I does not fit the int32 keys.
+
     >>> positive_keys(np.array([1, 0]), np.array([2, 1]), 3)
     Array([1, 5], dtype=int32)
     """
@@ -48,6 +55,11 @@ def is_positive(
     sorted_keys: jax.Array, users: jax.Array, items: jax.Array, n_items: int
 ) -> jax.Array:
     """[(u, i) is a positive] for each pair, by binary search, bool (n,).
+
+    Args:
+        sorted_keys: (P,) int32 from :func:`positive_keys`.
+        users, items: (n,) int query pairs (any equal shapes).
+        n_items: I, as given to :func:`positive_keys`.
 
     >>> keys = positive_keys(np.array([0, 1]), np.array([2, 0]), 3)
     >>> is_positive(keys, jnp.array([0, 0, 1]), jnp.array([2, 1, 0]), 3).tolist()
@@ -67,7 +79,17 @@ def sampling_weights(
     exponent: float = 0.75,
     allowed: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Unnormalised w_j (I,) of the module docstring; ``allowed`` zeroes the rest.
+    """Unnormalised w_j (I,) float64 of the module docstring.
+
+    Args:
+        items: (N,) int items of the positives (their counts n_j).
+        n_items: I.
+        sampler: "uniform" (w_j = 1) or "popularity" (w_j = n_j^exponent).
+        exponent: alpha of the popularity sampler.
+        allowed: (I,) bool; the other items get weight 0 (never drawn).
+
+    Raises:
+        ValueError: an unknown sampler, or every weight zero.
 
     >>> sampling_weights(np.array([0, 0, 2]), 3, "popularity", exponent=1.0)
     array([2., 0., 1.])
@@ -89,7 +111,10 @@ def sampling_weights(
 def sample_items(key: jax.Array, cdf: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     """Items drawn by the inverse CDF, j = #{l : C_l <= U C_I}, int32 ``shape``.
 
-    ``cdf`` is the cumulative sum of the weights (I,), float32.
+    Args:
+        key: a ``jax.random.key``.
+        cdf: (I,) float32 cumulative weights (:func:`make_cdf`).
+        shape: the shape of the draw.
     """
     u = jax.random.uniform(key, shape) * cdf[-1]
     items = jnp.searchsorted(cdf, u, side="right")
@@ -109,6 +134,14 @@ def sample_negatives(
     Draws from the distribution of ``cdf`` and redraws the pairs that are
     positives ``n_retries`` times (a fixed count, so the shape and the compiled
     program never change). Jittable with ``n_negatives`` and ``n_retries`` static.
+
+    Args:
+        key: a ``jax.random.key``.
+        users: (n,) int users, one row of negatives each.
+        sorted_keys: (P,) int32 positive keys (:func:`positive_keys`).
+        cdf: (I,) float32 cumulative sampling weights (:func:`make_cdf`).
+        n_negatives: k.
+        n_retries: redraws of a negative that is a positive of its user.
     """
     n_items = cdf.shape[0]
     shape = (users.shape[0], n_negatives)

@@ -19,6 +19,15 @@ def neumf_from_pretrained(
     by alpha. The GMF's dot_dim must equal the NeuMF's, the MLP's shapes too;
     the MLP may use content features (a hybrid NeuMF), whose maps V into the
     dot branch then start at zero.
+
+    Args:
+        gmf_params: parameters of a trained ``VARIANTS["gmf"]`` (dot branch k).
+        mlp_params: parameters of a trained ``VARIANTS["mlp"]`` (or
+            ``"hybrid_mlp"``), same users and items.
+        alpha: the weight of the GMF branch, in [0, 1].
+
+    Returns:
+        Parameters of the NeuMF configuration (the MLP's with ``dot_dim`` k).
     """
     mlp_emb, gmf_emb = mlp_params["embeddings"], gmf_params["embeddings"]
     root = alpha**0.5

@@ -126,6 +126,12 @@ def make_train_step(
     Pure and unjitted; :func:`make_jit_train_step` and :func:`make_train_epoch`
     compile it. It prints and logs nothing. ``key`` is the dropout key (unused
     when ``model_cfg.dropout`` is 0).
+
+    Args:
+        model_cfg: the network.
+        train_cfg: the objective's loss and penalties.
+        optimizer: an optax ``GradientTransformation`` (or the hand-written
+            ones of ``paper.hand_optim``, same signature).
     """
     use_dropout = model_cfg.dropout > 0
 
@@ -140,7 +146,8 @@ def make_train_step(
 
 
 def make_jit_train_step(model_cfg, train_cfg, optimizer):
-    """The step, jit-compiled, with params and optimiser state donated."""
+    """The step of :func:`make_train_step`, jit-compiled, with params and
+    optimiser state donated (arguments as there)."""
     return jax.jit(
         make_train_step(model_cfg, train_cfg, optimizer), donate_argnums=(0, 1)
     )
@@ -155,6 +162,11 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     random keys (two rounds of a sort for 10^5 rows), which on a CPU costs about
     a fifth of an epoch of the default model; numpy's Fisher-Yates shuffle costs
     a millisecond.
+
+    Args:
+        seed: ``TrainConfig.seed``.
+        epoch: the 1-based epoch.
+        n: the number of training rows.
     """
     return np.random.default_rng([seed, epoch]).permutation(n).astype(np.int32)
 
@@ -180,16 +192,23 @@ def make_train_epoch(
     train_cfg: TrainConfig,
     optimizer: optax.GradientTransformation | None = None,
 ):
-    """epoch(params, opt_state, data, features, order, key) -> (params, opt_state,
-    losses), jit-compiled, params and optimiser state donated.
+    """The scanned epoch, jit-compiled, params and optimiser state donated:
 
-    ``data`` is (users, items, targets) for the whole training set on the device,
-    ``order`` the (n,) permutation of its rows to visit (:func:`epoch_order`) and
-    ``key`` the dropout key. One ``lax.scan`` runs every batch of the epoch inside
-    one compiled program, with no host round trip per batch; ``losses`` holds
-    each batch's loss (n_batches,). ``optimizer`` defaults to
-    :func:`make_optimizer`; the function is cached per (model_cfg,
-    :func:`step_config`, optimizer), so equal configurations share one compile.
+        epoch(params, opt_state, data, features, order, key)
+            -> (params, opt_state, losses)
+
+    ``data`` is (users, items, targets) for the whole training set on the
+    device, ``order`` the (n,) int32 permutation of its rows to visit
+    (:func:`epoch_order`) and ``key`` the dropout key. One ``lax.scan`` runs
+    every batch of the epoch inside one compiled program, with no host round
+    trip per batch; ``losses`` holds each batch's loss (n_batches,).
+
+    Args:
+        model_cfg: the network.
+        train_cfg: the objective and batch size.
+        optimizer: defaults to :func:`make_optimizer`. The function is cached
+            per (model_cfg, :func:`step_config`, optimizer), so equal
+            configurations share one compile.
     """
     optimizer = optimizer or make_optimizer(train_cfg)
     return _train_epoch(model_cfg, step_config(train_cfg), optimizer)
