@@ -68,6 +68,7 @@ from hybridrec_jax.serve.recommend import (
 from hybridrec_jax.serve.saved_model import load_recommender, save_model
 from hybridrec_jax.train import (
     Batch,
+    CheckpointConfig,
     FitResult,
     TrainingDiverged,
     TrainingState,
@@ -88,6 +89,7 @@ __all__ = [
     "VARIANTS",
     "Batch",
     "BiasBaseline",
+    "CheckpointConfig",
     "CheckpointError",
     "DataError",
     "Dataset",

@@ -11,15 +11,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import typing
 from pathlib import Path
 
-from hybridrec_jax.config import ModelConfig, TrainConfig
+from hybridrec_jax.config import (
+    ACTIVATIONS,
+    LOSSES,
+    OPTIMIZERS,
+    SAMPLERS,
+    ModelConfig,
+    TrainConfig,
+)
 from hybridrec_jax.data import RELEASES, CSVOptions, download
 from hybridrec_jax.data.download import default_cache
-from hybridrec_jax.data.prepare import DataError
+from hybridrec_jax.data.merge import MISSING_SIDE_POLICIES
+from hybridrec_jax.data.prepare import DUPLICATE_POLICIES, DataError
 from hybridrec_jax.experiment import (
     DATASETS,
     SPLITS,
@@ -28,7 +35,17 @@ from hybridrec_jax.experiment import (
     run_experiment,
 )
 from hybridrec_jax.serve.checkpoint import CheckpointError
-from hybridrec_jax.train import TrainingDiverged
+from hybridrec_jax.serve.outputs import check_writable, write_outputs
+from hybridrec_jax.train import CheckpointConfig, TrainingDiverged
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" only where the help does not already say it."""
+
+    def _get_help_string(self, action):
+        if "default" in (action.help or "") or action.default in (None, ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _parse_ints(text: str) -> tuple[int, ...]:
@@ -36,6 +53,13 @@ def _parse_ints(text: str) -> tuple[int, ...]:
     if text.strip().lower() in ("", "none"):
         return ()
     return tuple(int(part) for part in text.split(","))
+
+
+# The allowed values of the config fields that take one of a few names.
+_CHOICES = {
+    "activation": ACTIVATIONS, "optimizer": OPTIMIZERS, "loss": LOSSES,
+    "sampler": SAMPLERS,
+}  # fmt: skip
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, config_class) -> None:
@@ -57,8 +81,9 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_class) -> None:
             )  # fmt: skip
         else:
             parser.add_argument(
-                flag, dest=f.name, default=None, type=kind, help=help_text
-            )
+                flag, dest=f.name, default=None, type=kind, help=help_text,
+                choices=_CHOICES.get(f.name),
+            )  # fmt: skip
 
 
 def _config_from_args(args: argparse.Namespace, config_class):
@@ -80,14 +105,34 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train",
         help="train and evaluate the hybrid model beside two baselines",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     _add_data_flags(train)
     train.add_argument("--output-json", type=Path, default=None)
     train.add_argument("--no-progress", action="store_true")
     train.add_argument(
         "--save-model", type=Path, default=None, metavar="DIR",
-        help="save the trained model for `hybridrec recommend`",
+        help="save the trained model for `hybridrec recommend`; every (user, "
+        "item) of the data set, train and test rows, is recorded as seen",
+    )  # fmt: skip
+    checkpoints = train.add_argument_group("checkpoints (resume a killed run)")
+    checkpoints.add_argument(
+        "--checkpoint-dir", type=Path, default=None, metavar="DIR",
+        help="write checkpoints here: at each new best epoch, at the end and "
+        "every --checkpoint-every epochs",
+    )  # fmt: skip
+    checkpoints.add_argument(
+        "--checkpoint-every", type=int, default=0, metavar="N",
+        help="also every N epochs (0: best and last only)",
+    )  # fmt: skip
+    checkpoints.add_argument(
+        "--keep-checkpoints", type=int, default=3, metavar="K",
+        help="how many checkpoints to keep",
+    )  # fmt: skip
+    checkpoints.add_argument(
+        "--resume", action="store_true",
+        help="continue from the newest checkpoint in --checkpoint-dir (the same "
+        "data and settings; only --epochs may change)",
     )  # fmt: skip
     model_group = train.add_argument_group("model (ModelConfig)")
     _add_config_flags(model_group, ModelConfig)
@@ -99,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = data_commands.add_parser(
         "download",
         help="fetch a MovieLens release from GroupLens, check its SHA-256, unpack",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     fetch.add_argument("name", choices=sorted(RELEASES))
     fetch.add_argument(
@@ -118,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare = data_commands.add_parser(
         "prepare",
         help="prepare a data set and a split; print the preparation report",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     _add_data_flags(prepare, positional=True)
     prepare.add_argument("--seed", type=int, default=0)
@@ -159,6 +204,46 @@ def _add_data_flags(parser: argparse.ArgumentParser, positional: bool = False):
         help="LOW,HIGH of the rating scale (default: observed min and max)",
     )  # fmt: skip
     group.add_argument("--title-column", default=None, help="item titles")
+    group.add_argument(
+        "--encoding", default="utf-8",
+        help="text encoding of every file, e.g. latin-1",
+    )  # fmt: skip
+    group.add_argument(
+        "--multi-sep", default="|", metavar="SEP",
+        help="separator of multi-valued side columns (tags=music|art)",
+    )  # fmt: skip
+    group.add_argument(
+        "--numeric-ids", action="store_true",
+        help="read ids as whole numbers (default: labels, so 007 and 7 differ)",
+    )  # fmt: skip
+    group.add_argument(
+        "--user-key", default=None,
+        help="key column of --users-file (default: the user column)",
+    )  # fmt: skip
+    group.add_argument(
+        "--item-key", default=None,
+        help="key column of --items-file (default: the item column)",
+    )  # fmt: skip
+    group.add_argument(
+        "--missing-side", choices=MISSING_SIDE_POLICIES, default="impute",
+        help="interactions whose user or item has no side row",
+    )  # fmt: skip
+    group.add_argument(
+        "--duplicates", choices=DUPLICATE_POLICIES, default="last",
+        help="repeated (user, item): last = latest by timestamp, else the file's last",
+    )  # fmt: skip
+    group.add_argument(
+        "--strict", action="store_true",
+        help="an invalid row is an error naming its line (default: dropped, counted)",
+    )  # fmt: skip
+    group.add_argument(
+        "--min-user-interactions", type=int, default=1,
+        help="k-core: fewest interactions of a kept user",
+    )  # fmt: skip
+    group.add_argument(
+        "--min-item-interactions", type=int, default=1,
+        help="k-core: fewest interactions of a kept item",
+    )  # fmt: skip
 
 
 def _csv_options(args: argparse.Namespace) -> CSVOptions:
@@ -170,6 +255,16 @@ def _csv_options(args: argparse.Namespace) -> CSVOptions:
         items=args.items_file,
         sep=args.sep,
         title_column=args.title_column,
+        encoding=args.encoding,
+        multi_sep=args.multi_sep,
+        numeric_ids=args.numeric_ids,
+        user_key=args.user_key,
+        item_key=args.item_key,
+        missing_side=args.missing_side,
+        duplicates=args.duplicates,
+        invalid="error" if args.strict else "drop",
+        min_user_interactions=args.min_user_interactions,
+        min_item_interactions=args.min_item_interactions,
     )
 
 
@@ -179,6 +274,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     Raises as :func:`run_experiment`; :func:`main` reports it and returns 2."""
     model_cfg = _config_from_args(args, ModelConfig)
     train_cfg = _config_from_args(args, TrainConfig)
+    checkpoint = _check_outputs(args)
     report, result = run_experiment(
         args.dataset,
         args.data_dir,
@@ -190,22 +286,39 @@ def cmd_train(args: argparse.Namespace) -> int:
         fold=args.fold,
         n_folds=args.n_folds,
         csv=_csv_options(args),
+        checkpoint=checkpoint,
     )
     print("\n".join(report.get("preparation", [])))
     print(format_report(report))
-    if args.output_json:
-        args.output_json.parent.mkdir(parents=True, exist_ok=True)
-        args.output_json.write_text(json.dumps(report, indent=2))
-    if args.save_model:
-        from hybridrec_jax.serve.saved_model import save_experiment_model
+    from hybridrec_jax.serve.saved_model import save_experiment_model
 
-        save_experiment_model(
-            args.save_model, result, model_cfg, train_cfg, args.dataset,
+    def save(folder):
+        return save_experiment_model(
+            folder, result, model_cfg, train_cfg, args.dataset,
             args.data_dir, args.split, args.test_fraction, fold=args.fold,
             n_folds=args.n_folds, csv=_csv_options(args),
         )  # fmt: skip
+
+    write_outputs(report, args.output_json, args.save_model, save)
+    if args.save_model:
         print(f"model saved to {args.save_model}")
     return 0
+
+
+def _check_outputs(args: argparse.Namespace) -> CheckpointConfig | None:
+    """Refuse unwritable output paths before training; the checkpoint config."""
+    outputs = ((args.save_model, "--save-model", True),
+               (args.output_json, "--output-json", False),
+               (args.checkpoint_dir, "--checkpoint-dir", True))  # fmt: skip
+    for path, flag, folder in outputs:
+        if path is not None:
+            check_writable(path, flag, folder=folder)
+    if args.checkpoint_dir is None:
+        if args.resume:
+            raise ValueError("--resume needs --checkpoint-dir DIR")
+        return None
+    return CheckpointConfig(args.checkpoint_dir, every=args.checkpoint_every,
+                            keep=args.keep_checkpoints, resume=args.resume)  # fmt: skip
 
 
 def _add_recommend_parser(commands) -> None:
@@ -213,7 +326,7 @@ def _add_recommend_parser(commands) -> None:
     rec = commands.add_parser(
         "recommend",
         help="top-K items for a user, a new user or an item, from a saved model",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     rec.add_argument("--model", type=Path, required=True, help="saved model folder")
     rec.add_argument("-k", "--top-k", type=int, default=10, dest="k")
@@ -238,6 +351,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from hybridrec_jax.serve import recommend
     from hybridrec_jax.serve.saved_model import load_recommender
 
+    if args.output is not None:
+        check_writable(args.output, "--output", folder=False)
     model = load_recommender(args.model)
     if args.all_users:
         if args.output is None:
@@ -253,6 +368,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     elif args.new_user is not None:
         values = recommend.parse_feature_values(args.new_user)
         table = recommend.recommend_new_user(model, values, args.k)
+        for note in table.attrs.get("notes", ()):
+            print(f"note: {note}")
     else:
         table = recommend.similar_items(model, args.similar_items, args.k)
     print(recommend.format_table(table))
@@ -290,8 +407,9 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``hybridrec`` on ``argv`` (None: ``sys.argv[1:]``); returns the exit
-    status, 0, or 2 after printing a DataError, ValueError, TrainingDiverged or
-    CheckpointError to stderr (argparse exits with 2 itself on bad flags)."""
+    status, 0, or 2 after printing a DataError, ValueError, TrainingDiverged,
+    CheckpointError or OSError (an output that cannot be written) to stderr
+    (argparse exits with 2 itself on bad flags)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -301,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_data(args)
         if args.command == "recommend":
             return cmd_recommend(args)
-    except (DataError, ValueError, TrainingDiverged, CheckpointError) as err:
+    except (DataError, ValueError, TrainingDiverged, CheckpointError,
+            OSError) as err:  # fmt: skip
         print(f"hybridrec: error: {err}", file=sys.stderr)
         return 2
     parser.error(f"unknown command {args.command!r}")

@@ -35,7 +35,7 @@ from hybridrec_jax.evaluate import (
     fit_global_mean,
     rating_metrics,
 )
-from hybridrec_jax.train import FitResult, fit
+from hybridrec_jax.train import CheckpointConfig, FitResult, fit, require_float32
 
 DATASETS = DATA_DATASETS
 SPLITS = DATA_SPLITS
@@ -156,6 +156,7 @@ def run_experiment(
     test_fraction: float = 0.2,
     progress: bool = False,
     synthetic: SyntheticConfig | None = None,
+    checkpoint: CheckpointConfig | None = None,
     **split_options,
 ) -> tuple[dict, FitResult]:
     """Train the hybrid model and two baselines; return the report and the fit.
@@ -173,6 +174,7 @@ def run_experiment(
         train_cfg: the training; it must train on ratings (``loss="mse"``, no
             negatives).
         progress: show a progress bar over epochs.
+        checkpoint: checkpoints and resume (``fit``'s ``checkpoint``).
         split_options: passed to :func:`prepare_split` (fold, n_folds, csv,
             preparation options).
 
@@ -188,8 +190,10 @@ def run_experiment(
         ValueError: a ranking configuration (``loss`` other than "mse" or
             ``negatives`` > 0), or as :func:`prepare_split`.
         DataError: as :func:`prepare_split`.
-        TrainingDiverged: the training loss became NaN or infinite.
+        TrainingDiverged: the training loss became NaN or infinite, exploded,
+            or the model stayed worse than the global mean.
     """
+    require_float32()  # before the data is loaded
     if train_cfg.negatives or train_cfg.loss != "mse":
         raise ValueError(
             "the main job trains on ratings with loss='mse' and reports RMSE; "
@@ -208,7 +212,7 @@ def run_experiment(
         train, (test,), model_cfg.interaction_dim, train_cfg.seed
     )
     load_seconds = time.perf_counter() - start
-    result = fit(train, model_cfg, train_cfg, progress=progress)
+    result = fit(train, model_cfg, train_cfg, progress=progress, checkpoint=checkpoint)
     metrics = evaluate_ratings(result.params, model_cfg, test)
     baselines = {}
     for name, baseline in (("global_mean", fit_global_mean(train)),

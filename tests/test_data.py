@@ -96,14 +96,15 @@ def test_from_tables_policies_for_missing_side_rows():
     assert ds.user_features[2, 1] == 1.0  # the imputed user is flagged missing
     dropped, _ = from_tables(ratings, users, user_features=spec, missing_side="drop")
     assert dropped.n_interactions == 2
-    with pytest.raises(DataError, match="row 2"):
+    with pytest.raises(DataError, match="row 3, column .user.: user 3 has no row"):
         from_tables(ratings, users, user_features=spec, missing_side="error")
 
 
 def test_from_tables_rejects_duplicate_side_rows_and_empty_tables():
     ratings = pd.DataFrame({"user": [1], "item": [1], "rating": [5.0]})
     users = pd.DataFrame({"user": [1, 1], "age": [3.0, 4.0]})
-    with pytest.raises(DataError, match="duplicate user id 1"):
+    message = "row 2, column 'user': duplicate id 1 .first on row 1"
+    with pytest.raises(DataError, match=message):
         from_tables(ratings, users)
     with pytest.raises(DataError, match="empty"):
         from_tables(ratings.iloc[:0])
@@ -171,26 +172,26 @@ def test_wrong_separator_names_file_and_line(write):
     path = write("u.data", b"1\t2\t3\t4\n1,2,3,4\n")
     with pytest.raises(
         DataError,
-        match=r"u\.data, row 2: wrong number of fields: expected 4 .* found 1",
+        match=r"u\.data, line 2: wrong number of fields: expected 4 .* found 1",
     ):
         read_table(path, sep="\t", names=["a", "b", "c", "d"])
 
 
 def test_non_numeric_rating_names_row_and_column(write, tmp_path):
     write("u.data", b"1\t2\t3\t4\n1\t3\tfive\t4\n")
-    with pytest.raises(DataError, match=r"row 2, column 'rating': expected a number"):
+    with pytest.raises(DataError, match=r"line 2, column 'rating': expected a number"):
         load_ml100k(tmp_path)
 
 
 def test_out_of_range_rating(write, tmp_path):
     write("u.data", b"1\t2\t3\t4\n1\t3\t9\t4\n")
-    with pytest.raises(DataError, match=r"row 2, column 'rating': rating 9"):
+    with pytest.raises(DataError, match=r"line 2, column 'rating': rating 9"):
         load_ml100k(tmp_path)
 
 
 def test_bad_encoding_names_line(write):
     path = write("u.user", b"1|24|M|technician|85711\n2|53|F|\xe9t\xe9|94043\n")
-    with pytest.raises(DataError, match=r"row 2.*not valid utf-8"):
+    with pytest.raises(DataError, match=r"line 2.*not valid utf-8"):
         read_table(path, sep="|", names=list("abcde"))
 
 
@@ -206,11 +207,11 @@ def test_empty_file(write):
 def test_short_line_is_found_past_blank_lines_and_quotes(write):
     path = write("u.user", b"1|2|3\n\n4|5\n")
     # Line 3 of the file (line 2 is blank) has 2 of 3 fields.
-    with pytest.raises(DataError, match=r"u\.user, row 3: .*expected 3 .* found 2"):
+    with pytest.raises(DataError, match=r"u\.user, line 3: .*expected 3 .* found 2"):
         read_table(path, sep="|", names=["a", "b", "c"])
     # A quoted comma is no separator: line 3 is the short one, not line 2.
     path = write("t.csv", b'a,b,c\n1,"x, y",3\n4,5\n')
-    with pytest.raises(DataError, match=r"t\.csv, row 3: .*expected 3 .* found 2"):
+    with pytest.raises(DataError, match=r"t\.csv, line 3: .*expected 3 .* found 2"):
         read_table(path, quoted=True)
     # A line whose last field is empty has every field: it is no error.
     path = write("items.tsv", b"a\tb\tc\n1\t2\t\n")
@@ -234,7 +235,7 @@ def test_every_loader_reports_a_short_line_alike(write, tmp_path, name, content,
         "ratings.dat": lambda: read_ml1m_ratings(path),
         "ratings.csv": lambda: read_ratings_csv(path),
     }
-    message = rf"{name}, row {line}: wrong number of fields: expected 4 .* found 3"
+    message = rf"{name}, line {line}: wrong number of fields: expected 4 .* found 3"
     with pytest.raises(DataError, match=message):
         readers[name]()
 
@@ -245,7 +246,7 @@ def test_numbers_and_text_columns(write):
     assert table["zip"].tolist() == ["02460", "55117", "7"]  # leading zero kept
     assert table["user"].tolist() == [1, 2, 3]
     with pytest.raises(
-        DataError, match=r"row 4, column 's': expected a number, found 'z oops'"
+        DataError, match=r"line 4, column 's': expected a number, found 'z oops'"
     ):
         read_table(path, sep="|", names=["user", "zip", "s"], numeric=("s",))
 
@@ -255,7 +256,7 @@ def test_parquet_goes_through_the_same_checks(tmp_path):
     frame.to_parquet(tmp_path / "r.parquet")
     table = read_table(tmp_path / "r.parquet", aliases={"userId": "user"})
     assert list(table.columns) == ["user", "stars"]
-    with pytest.raises(DataError, match=r"r\.parquet, row 3, column 'stars'"):
+    with pytest.raises(DataError, match=r"r\.parquet, line 3, column 'stars'"):
         read_table(tmp_path / "r.parquet", numeric=("stars",))
     with pytest.raises(DataError, match=r"column 'item': missing column"):
         read_table(tmp_path / "r.parquet", required=("item",))

@@ -202,9 +202,11 @@ def test_rows_are_conserved(duplicates, missing_side):
     )  # fmt: skip
     assert prep.n_read == 12
     assert prep.n_read == ds.n_interactions + sum(prep.dropped.values())
-    assert prep.dropped["missing user, item or rating"] == 2  # None id, "x"
+    assert prep.dropped["missing user or item id"] == 1  # None
+    assert prep.dropped["rating is not a number"] == 1  # "x"
     assert prep.dropped["rating outside 1..5"] == 1
-    assert prep.dropped[f"duplicate (user, item), kept {duplicates}"] == 1
+    rule = "the latest by timestamp" if duplicates == "last" else "the mean rating"
+    assert prep.dropped[f"duplicate (user, item), kept {rule}"] == 1
     assert any("dropped unused columns ['note']" in line for line in ds.report)
     assert ds.report[0] == "read 12 interactions"
     assert ds.report[-1].startswith(f"kept {ds.n_interactions} interactions of 12")
@@ -219,7 +221,7 @@ def test_rows_are_conserved(duplicates, missing_side):
 
 def test_invalid_rows_can_be_refused():
     ratings, users, items = messy_tables()
-    with pytest.raises(DataError, match="row 4: invalid interaction"):
+    with pytest.raises(DataError, match="row 5, .*invalid interaction"):
         from_tables(ratings, users, items, rating_range=(1, 5), invalid="error")
 
 
@@ -457,18 +459,18 @@ BAD_CASES = [
     (read_ratings_csv, "wrong_separator/ratings.csv",
      r"ratings\.csv.*holds ';': is the separator ','"),
     (read_ml1m_ratings, "wrong_separator_dat/ratings.dat",
-     r"ratings\.dat, row 1, column 'user'.*separator '::'"),
+     r"ratings\.dat, line 1, column 'user'.*separator '::'"),
     (read_ml1m_ratings, "too_many_fields/ratings.dat",
-     r"ratings\.dat, row 2: wrong number of fields"),
+     r"ratings\.dat, line 2: wrong number of fields"),
     (read_ratings_csv, "non_numeric_rating/ratings.csv",
-     r"row 3, column 'rating': expected a number, found 'four'"),
+     r"line 3, column 'rating': expected a number, found 'four'"),
     (read_ratings_csv, "out_of_range_rating/ratings.csv",
-     r"row 3, column 'rating': rating 6.0 outside 0.5..5"),
-    (read_ratings_csv, "nan_id/ratings.csv", r"row 3, column 'user': missing id"),
+     r"line 3, column 'rating': rating 6.0 outside 0.5..5"),
+    (read_ratings_csv, "nan_id/ratings.csv", r"line 3, column 'user': missing id"),
     (read_users_dat, "duplicate_side_rows/users.dat",
-     r"users\.dat, row 3, column 'user': duplicate id 2"),
+     r"users\.dat, line 3, column 'user': duplicate id 2"),
     (read_movies_csv, "bad_encoding/movies.csv",
-     r"movies\.csv, row 3: bytes not valid utf-8"),
+     r"movies\.csv, line 3: bytes not valid utf-8"),
     (read_ratings_csv, "empty/ratings.csv", r"ratings\.csv: file is empty"),
     (read_ratings_csv, "header_only/ratings.csv",
      r"ratings\.csv: the file has no data rows"),
@@ -609,3 +611,18 @@ def prepare_tables_on_ten_point_scale():
     ratings = ratings.rename(columns={"user": "uid", "item": "iid"})
     ratings["score"] = ratings.pop("rating") * 2
     return ratings, users.rename(columns={"user": "uid"}), items
+
+
+def test_in_memory_int_ids_with_a_missing_one_match_an_int_side_table():
+    """A None among int ids makes pandas store them as objects; they are still
+    the ints of the side table, not text."""
+    ratings = pd.DataFrame(
+        {"user": pd.Series([1, 2, None, 2], dtype=object), "item": [5, 5, 5, 6],
+         "rating": [4.0, 3.0, 2.0, 5.0]}
+    )  # fmt: skip
+    users = pd.DataFrame({"user": [1, 2], "age": [30.0, 40.0]})
+    dataset, prep = from_tables(
+        ratings, users, None, user_features=[FeatureSpec("age", "numeric")]
+    )
+    assert dataset.n_interactions == 3 and dataset.n_users == 2
+    assert sum(prep.dropped.values()) == 1

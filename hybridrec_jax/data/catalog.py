@@ -45,7 +45,13 @@ SHARED_DATA = CHECKOUT.parent / "shared" / "data"
 
 @dataclass(frozen=True)
 class CSVOptions:
-    """How to read the generic ``csv`` data set (see ``hybridrec train --help``)."""
+    """How to read the generic ``csv`` data set (see ``hybridrec train --help``).
+
+    One field per option of :func:`~hybridrec_jax.data.generic.prepare_interactions`
+    and :func:`~hybridrec_jax.data.tables.from_tables`, each with a CLI flag of
+    the same name (``--multi-sep``, ``--missing-side``, ...); ``invalid="error"``
+    is ``--strict``.
+    """
 
     ratings: str | None = None
     users: str | None = None
@@ -54,6 +60,16 @@ class CSVOptions:
     sep: str | None = None
     rating_range: tuple[float, float] | None = None
     title_column: str | None = None
+    encoding: str = "utf-8"
+    multi_sep: str = "|"
+    numeric_ids: bool = False
+    user_key: str | None = None
+    item_key: str | None = None
+    missing_side: str = "impute"
+    duplicates: str = "last"
+    invalid: str = "drop"
+    min_user_interactions: int = 1
+    min_item_interactions: int = 1
 
     @classmethod
     def from_text(cls, columns: str = "", rating_range: str = "", **kwargs):
@@ -153,7 +169,19 @@ def _generic(data_dir: Path | None, csv: CSVOptions, options: dict):
         sep=csv.sep,
         title_column=csv.title_column,
         name="csv",
-        **options,
+        encoding=csv.encoding,
+        multi_sep=csv.multi_sep,
+        numeric_ids=csv.numeric_ids,
+        user_key=csv.user_key,
+        item_key=csv.item_key,
+        **{
+            "missing_side": csv.missing_side,
+            "duplicates": csv.duplicates,
+            "invalid": csv.invalid,
+            "min_user_interactions": csv.min_user_interactions,
+            "min_item_interactions": csv.min_item_interactions,
+            **options,
+        },
     )
 
 
@@ -242,7 +270,8 @@ def split_rows(
     Raises:
         ValueError: an unknown split, an ML-100K fold on another data set or
             without ``data_dir``, or an out-of-range fraction or fold.
-        DataError: a time-based split on data without timestamps, or an
+        DataError: a time-based split on data without timestamps, a split
+            that leaves no test or no training rows (with the reason), or an
             unreadable fold file.
 
     >>> from hybridrec_jax.data.dataset import tiny_dataset
@@ -251,6 +280,25 @@ def split_rows(
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    train, test = _split(dataset, split, test_fraction, seed, fold, n_folds, data_dir)
+    n_users = len(np.unique(dataset.user))
+    for rows, what in ((test, "test"), (train, "training")):
+        if len(rows) == 0:
+            why = (
+                f"each of the {n_users} users has a single interaction, and "
+                "leave-one-out keeps a user's only one for training"
+                if split == "leave-one-out"
+                else f"{dataset.n_interactions} interactions are too few for "
+                f"test_fraction {test_fraction:g}"
+            )
+            raise DataError(
+                f"the {split} split leaves no {what} rows: {why}; use another "
+                "split (--split random) or more data"
+            )
+    return train, test
+
+
+def _split(dataset, split, test_fraction, seed, fold, n_folds, data_dir):
     if split == "random":
         return random_split(dataset.n_interactions, test_fraction, seed)
     if split == "kfold":

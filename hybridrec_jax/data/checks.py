@@ -31,13 +31,14 @@ def check_ids(
             r (0-based) is reported as file line ``r + 1 + header_lines``.
 
     Raises:
-        DataError: the first missing (NaN) or fractional value, naming the file,
+        DataError: the first missing (NaN), infinite or fractional value,
+            naming the file,
             line and column.
 
     >>> check_ids(pd.DataFrame({"user": [1.0, None]}), ("user",), "r.csv")
     Traceback (most recent call last):
     ...
-    hybridrec_jax.data.prepare.DataError: file r.csv, row 2, column 'user': \
+    hybridrec_jax.data.prepare.DataError: file r.csv, line 2, column 'user': \
 missing id (NaN)
     """
     for column in columns:
@@ -51,7 +52,7 @@ missing id (NaN)
                 row=row + 1 + header_lines,
                 column=column,
             )
-        fraction = values != np.round(values)
+        fraction = ~np.isfinite(values) | (values != np.round(values))
         if fraction.any():
             row = int(np.flatnonzero(fraction)[0])
             raise DataError(
@@ -85,7 +86,7 @@ def check_ratings(
     >>> check_ratings(pd.DataFrame({"rating": [4.0, 6.0]}), (1, 5), "r.csv")
     Traceback (most recent call last):
     ...
-    hybridrec_jax.data.prepare.DataError: file r.csv, row 2, column 'rating': \
+    hybridrec_jax.data.prepare.DataError: file r.csv, line 2, column 'rating': \
 rating 6.0 outside 1..5
     """
     low, high = rating_range
@@ -93,9 +94,13 @@ rating 6.0 outside 1..5
     bad = np.isnan(values) | (values < low) | (values > high)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        what = "missing rating" if np.isnan(values[row]) else f"rating {values[row]}"
+        what = (
+            "missing rating (NaN)"
+            if np.isnan(values[row])
+            else f"rating {values[row]} outside {low:g}..{high:g}"
+        )
         raise DataError(
-            f"{what} outside {low:g}..{high:g}",
+            what,
             path=str(path),
             row=row + 1 + header_lines,
             column=column,
@@ -119,8 +124,8 @@ def check_unique(
     >>> check_unique(pd.DataFrame({"item": [1, 2, 1]}), "item", "movies.dat")
     Traceback (most recent call last):
     ...
-    hybridrec_jax.data.prepare.DataError: file movies.dat, row 3, column 'item': \
-duplicate id 1 (first on row 1)
+    hybridrec_jax.data.prepare.DataError: file movies.dat, line 3, column 'item': \
+duplicate id 1 (first on line 1)
     """
     repeated = table[column].duplicated()
     if repeated.any():
@@ -128,8 +133,68 @@ duplicate id 1 (first on row 1)
         value = table[column].iloc[row]
         first = int(np.flatnonzero((table[column] == value).to_numpy())[0])
         raise DataError(
-            f"duplicate id {value} (first on row {first + 1 + header_lines})",
+            f"duplicate id {value} (first on line {first + 1 + header_lines})",
             path=str(path),
             row=row + 1 + header_lines,
             column=column,
         )
+
+
+def where(table: pd.DataFrame, position: int, column: str | None = None) -> dict:
+    """``path``, ``row`` and ``column`` for a :class:`DataError` about a cell.
+
+    A table read by :func:`~hybridrec_jax.data.readers.read_labelled_table`
+    carries its file in ``attrs["path"]`` and each row's file line as its index;
+    any other table is named by the 1-based row. ``attrs["columns"]`` maps the
+    pipeline's column names back to the names the user wrote.
+
+    >>> where(pd.DataFrame({"a": [1, 2]}), 1, "a")
+    {'path': None, 'row': 2, 'column': 'a'}
+    """
+    written = table.attrs.get("columns", {}).get(column, column)
+    path = table.attrs.get("path")
+    if path is None:
+        return {"path": None, "row": position + 1, "column": written}
+    return {"path": path, "row": int(table.index[position]), "column": written}
+
+
+def parse_times(table: pd.DataFrame, column: str = "timestamp") -> np.ndarray:
+    """Times as int64 seconds since 1970-01-01 UTC; anything else is an error.
+
+    Understood: epoch seconds (a number), ISO-8601 dates and date-times with a
+    space or ``T``, with or without ``Z`` or an offset (no offset: UTC).
+
+    Args:
+        table: rows in file order (see :func:`where`).
+        column: the time column.
+
+    Returns:
+        (N,) int64 seconds.
+
+    Raises:
+        DataError: a missing time or one that is neither, naming the line.
+
+    >>> t = pd.DataFrame({"timestamp": ["1611900000", "2021-01-29T06:40:00Z"]})
+    >>> parse_times(t).tolist()
+    [1611900000, 1611902400]
+    """
+    values = table[column]
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(float)
+    seconds = np.zeros(len(values), np.int64)
+    is_number = np.isfinite(numbers)
+    seconds[is_number] = np.floor(numbers[is_number]).astype(np.int64)
+    if not is_number.all():
+        text = values[~is_number].astype(str).str.strip()
+        dates = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+        bad = dates.isna().to_numpy()
+        if bad.any():
+            position = int(np.flatnonzero(~is_number)[np.flatnonzero(bad)[0]])
+            found = values.iloc[position]
+            raise DataError(
+                f"expected a time (epoch seconds or ISO-8601 such as "
+                f"2021-01-29 07:01:00 or 2021-01-29T07:01:00Z), found {found!r}",
+                **where(table, position, column),
+            )
+        epoch = pd.Timestamp(0, tz="UTC")
+        seconds[~is_number] = ((dates - epoch) // pd.Timedelta(seconds=1)).to_numpy()
+    return seconds

@@ -34,6 +34,8 @@ class FeatureSpec:
         edges: bucket boundaries for kind "bucket".
         min_count: categories seen fewer times are merged into "unknown".
         buckets: number of hash buckets for kind "hashed".
+        separator: for kind "multihot", what separates the values of a cell
+            given as text ("music|art"), at preparation and at predict time.
     """
 
     column: str
@@ -41,6 +43,7 @@ class FeatureSpec:
     edges: tuple[float, ...] = ()
     min_count: int = 1
     buckets: int = 0
+    separator: str = "|"
 
     def __post_init__(self) -> None:
         if self.kind not in FEATURE_KINDS:
@@ -63,6 +66,7 @@ class FittedFeature:
     edges: list[float] = field(default_factory=list)
     fill_value: float | str | None = None
     buckets: int = 0
+    separator: str = "|"
 
     def output_names(self) -> list[str]:
         if self.kind in ("categorical", "multihot"):
@@ -121,7 +125,8 @@ def fit_encoder(table: pd.DataFrame, specs: list[FeatureSpec]) -> FeatureEncoder
             fitted.append(FittedFeature(spec.column, spec.kind, categories=categories))
         elif spec.kind == "multihot":
             tags = sorted(str(t) for t in pd.unique(_explode_lists(values).to_numpy()))
-            fitted.append(FittedFeature(spec.column, spec.kind, categories=tags))
+            fitted.append(FittedFeature(spec.column, spec.kind, categories=tags,
+                                        separator=spec.separator))  # fmt: skip
         elif spec.kind == "hashed":
             fitted.append(FittedFeature(spec.column, spec.kind, buckets=spec.buckets))
         else:

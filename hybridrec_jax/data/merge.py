@@ -8,15 +8,21 @@ silently (``read = kept + sum(dropped)``). Inputs are not modified.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import pandas as pd
 
+from hybridrec_jax.data.checks import parse_times, where
 from hybridrec_jax.data.encoders import FeatureSpec
 from hybridrec_jax.data.prepare import (
+    DUPLICATE_POLICIES,
     DataError,
+    _blank,
     drop_duplicate_interactions,
-    drop_invalid_interactions,
+    duplicate_rule,
     index_ids,
+    invalid_reasons,
     to_implicit,
 )
 
@@ -31,19 +37,38 @@ def _side_table(
         return pd.DataFrame({key: index_ids(ids)})
     if key not in side.columns:
         raise DataError(f"{name} table has no {key!r} column", column=key)
-    missing = side[key].isna()
+    missing = _blank(side[key])
     if missing.any():
-        row = int(np.flatnonzero(missing.to_numpy())[0])
-        raise DataError(f"missing {key} id in the {name} table", row=row, column=key)
-    duplicated = side[key].duplicated(keep=False)
-    if duplicated.any():
-        row = int(np.flatnonzero(duplicated.to_numpy())[0])
+        row = int(np.flatnonzero(missing)[0])
+        raise DataError(f"missing id in the {name} table", **where(side, row, key))
+    repeated = side[key].duplicated().to_numpy()
+    if repeated.any():
+        row = int(np.flatnonzero(repeated)[0])
+        value = side[key].iloc[row]
+        first = int(np.flatnonzero((side[key] == value).to_numpy())[0])
+        first_at = where(side, first)
+        label = "line" if first_at["path"] is not None else "row"
         raise DataError(
-            f"duplicate {key} id {side[key].iloc[row]} in the {name} table",
-            row=row,
-            column=key,
+            f"duplicate id {value} (first on {label} {first_at['row']})",
+            **where(side, row, key),
         )
     return side
+
+
+def _unrated(side: pd.DataFrame, key: str, ids: pd.Series, name: str) -> list[str]:
+    """A report line for side-table ids that no interaction has."""
+    absent = ~side[key].isin(ids).to_numpy()
+    if not absent.any():
+        return []
+    rows = np.flatnonzero(absent)
+    places = [where(side, int(r)) for r in rows[:5]]
+    label = "lines" if places[0]["path"] is not None else "rows"
+    source = f" ({places[0]['path']})" if places[0]["path"] is not None else ""
+    more = ", ..." if len(rows) > 5 else ""
+    return [
+        f"{name} table{source}: {len(rows)} ids without an interaction ({label} "
+        f"{', '.join(str(p['row']) for p in places)}{more}); kept, not rated"
+    ]
 
 
 def _used_columns(
@@ -73,11 +98,13 @@ def clean_interactions(
             ``timestamp`` (others are dropped and reported).
         rating_range: (low, high) inclusive, in rating points; None checks no
             range.
-        invalid: "drop" the invalid rows (a missing id, a missing or
-            non-numeric rating or timestamp, a rating outside the range) or
-            "error" (refuse the first).
-        duplicates: of repeated (user, item) rows keep the "last" or the
-            "mean" rating.
+        invalid: "drop" the invalid rows, counted by reason (a missing id; a
+            rating missing, not a number, NaN, infinite, beyond float32 or
+            outside the range) or "error" (refuse the first, naming its line
+            and column). A bad timestamp is always an error.
+        duplicates: of repeated (user, item) rows keep the "last" (the latest
+            by timestamp when there is one, else the file's last) or the "mean"
+            (alias "average") rating.
         implicit: turn ratings into positives 1.0 with
             :func:`~hybridrec_jax.data.prepare.to_implicit`.
         implicit_threshold: with ``implicit``, ratings below it are dropped;
@@ -89,8 +116,9 @@ def clean_interactions(
 
     Raises:
         DataError: a required column is missing, the table is empty, or
-            ``invalid="error"`` and a row is invalid (its 0-based position).
-        ValueError: ``duplicates`` is neither "last" nor "mean".
+            ``invalid="error"`` and a row is invalid, or a timestamp is neither
+            epoch seconds nor ISO-8601 (naming the file line and column).
+        ValueError: ``duplicates`` is not one of ``DUPLICATE_POLICIES``.
     """
     for column in ("user", "item", "rating"):
         if column not in ratings.columns:
@@ -101,35 +129,46 @@ def clean_interactions(
             )
     if len(ratings) == 0:
         raise DataError("the ratings table is empty")
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ValueError(
+            f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}"
+        )
     dropped: dict[str, int] = {}
     report = [f"read {len(ratings)} interactions"]
 
     unused = [c for c in ratings.columns if c not in INTERACTION_COLUMNS]
     table = ratings[[c for c in ratings.columns if c in INTERACTION_COLUMNS]]
+    table.attrs = dict(ratings.attrs)  # the file and its column names
     if unused:
         report.append(f"ratings table: dropped unused columns {unused}")
 
-    table, invalid_counts = drop_invalid_interactions(table, rating_range)
-    if "timestamp" in table.columns:
-        stamp = pd.to_numeric(table["timestamp"], errors="coerce")
-        no_time = stamp.isna().to_numpy()
-        invalid_counts["missing or non-numeric timestamp"] = int(no_time.sum())
-        table = table.loc[~no_time]
-    n_invalid = sum(invalid_counts.values())
-    if n_invalid and invalid == "error":
-        bad = ~ratings.index.isin(table.index)
+    if "timestamp" in table.columns:  # a bad time is an error, never a drop
+        table = table.assign(timestamp=parse_times(table))
+    reason, column = invalid_reasons(table, rating_range)
+    bad = reason != ""
+    if bad.any() and invalid == "error":
         row = int(np.flatnonzero(bad)[0])
-        reason = next(r for r, n in invalid_counts.items() if n)
-        raise DataError(f"invalid interaction ({reason})", row=row)
-    for reason, count in invalid_counts.items():
-        dropped[reason] = count
-        report.append(f"dropped {count} rows: {reason}")
-    table = table.assign(rating=pd.to_numeric(table["rating"]).astype(np.float32))
-    if "timestamp" in table.columns:
-        table = table.assign(timestamp=pd.to_numeric(table["timestamp"]))
+        found = table[column[row]].iloc[row]
+        raise DataError(
+            f"invalid interaction: {reason[row]} (found {found!r}); fix the row "
+            "or let invalid rows be dropped (invalid='drop', no --strict)",
+            **where(table, row, column[row]),
+        )
+    counts = pd.Series(reason[bad]).value_counts(sort=False)
+    for why, count in counts.items():
+        dropped[str(why)] = int(count)
+        report.append(f"dropped {int(count)} rows: {why}")
+    table = table.loc[~bad]
+    table = table.assign(
+        user=_ids(table["user"]),
+        item=_ids(table["item"]),
+        rating=pd.to_numeric(table["rating"]).astype(np.float32),
+    )
 
     table, n_duplicates = drop_duplicate_interactions(table, keep=duplicates)
-    reason = f"duplicate (user, item), kept {duplicates}"
+    reason = (
+        f"duplicate (user, item), {duplicate_rule(duplicates, 'timestamp' in table)}"
+    )
     dropped[reason] = n_duplicates
     report.append(f"dropped {n_duplicates} rows: {reason}")
 
@@ -143,6 +182,18 @@ def clean_interactions(
             f"positive; dropped {sum(implicit_counts.values())} rows below it"
         )
     return table, dropped, report
+
+
+def _ids(values: pd.Series) -> pd.Series:
+    """Ids as labels: text stripped of surrounding spaces; numbers as they are."""
+    if isinstance(values.dtype, pd.Int64Dtype):  # numeric_ids, blanks dropped
+        return values.astype("int64")
+    if values.dtype.kind in "iufb":
+        return values
+    is_int = values.map(lambda v: isinstance(v, numbers.Integral | np.integer))
+    if len(values) and is_int.all():  # an in-memory table's ints (object column)
+        return values.astype("int64")
+    return values.astype(str).str.strip()
 
 
 def merge_side_tables(
@@ -175,12 +226,13 @@ def merge_side_tables(
 
     Raises:
         DataError: a side table without its key column, with a missing or
-            repeated key (0-based position), or sharing no id with ``table``
+            repeated key (its file line), or sharing no id with ``table``
             (e.g. int against text ids); ``missing_side="error"`` and an
             interaction without a side row.
     """
     dropped: dict[str, int] = {}
     report: list[str] = []
+    user_given, item_given = users is not None, items is not None
     users = _side_table(users, "user", table["user"], "user")
     items = _side_table(items, "item", table["item"], "item")
     users = _used_columns(users, "user", user_features, (), report, "user")
@@ -194,13 +246,19 @@ def merge_side_tables(
                 f"types are {table[what].dtype} and {side[what].dtype}",
                 column=what,
             )
+    for what, side, given in (("user", users, user_given), ("item", items, item_given)):
+        if given:
+            report += _unrated(side, what, table[what], what)
     orphan = no_user | no_item
     if orphan.any():
         if missing_side == "error":
             row = int(np.flatnonzero(orphan.to_numpy())[0])
+            what = "user" if no_user.iloc[row] else "item"
             raise DataError(
-                "interaction whose user or item has no side-table row",
-                row=row,
+                f"{what} {table[what].iloc[row]} has no row in the {what} table; "
+                "add it, or keep such rows with imputed features "
+                "(missing_side='impute', --missing-side impute) or drop them",
+                **where(table, row, what),
             )
         if missing_side == "drop":
             table = table.loc[~orphan]

@@ -16,9 +16,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+DUPLICATE_POLICIES = ("last", "mean", "average")
+
 
 class DataError(ValueError):
-    """Bad input data: the message names the file, row and column where known."""
+    """Bad input data: the message names the file, line and column where known.
+
+    ``row`` is the 1-based line of the file when ``path`` is given (printed as
+    "line N"), else the 1-based row of an in-memory table ("row N").
+    """
 
     def __init__(
         self,
@@ -32,7 +38,7 @@ class DataError(ValueError):
         if path is not None:
             where.append(f"file {path}")
         if row is not None:
-            where.append(f"row {row}")
+            where.append(f"{'line' if path is not None else 'row'} {row}")
         if column is not None:
             where.append(f"column {column!r}")
         prefix = ", ".join(where)
@@ -76,40 +82,126 @@ def lookup(id_index: pd.Index, values, *, what: str) -> np.ndarray:
 def drop_duplicate_interactions(
     ratings: pd.DataFrame, keep: str = "last"
 ) -> tuple[pd.DataFrame, int]:
-    """Keep one row per (user, item): the last one, or their mean rating.
+    """Keep one row per (user, item): the latest, the last, or their mean rating.
+
+    ``keep="last"`` keeps the row with the latest ``timestamp`` when the table
+    has one (of equal times the one that comes last), else the row that comes
+    last in the table (:func:`duplicate_rule` says which).
 
     Args:
-        ratings: columns ``user``, ``item``, ``rating``, ...
-        keep: "last" (the row that comes last) or "mean" (mean rating, last
-            value of the other columns).
+        ratings: columns ``user``, ``item``, ``rating``, optionally ``timestamp``
+            (numbers), ...
+        keep: "last" or "mean" (alias "average": the mean rating, the other
+            columns from the row ``"last"`` would keep).
 
     Returns:
-        (table, n_dropped): the new table (index 0..n-1) and the number of rows
-        dropped.
+        (table, n_dropped): the kept rows in table order (their index kept, so
+        that later errors still name the file line) and the rows dropped.
 
     Raises:
-        ValueError: ``keep`` is neither "last" nor "mean".
+        ValueError: ``keep`` is not "last", "mean" or "average".
+
+    >>> r = pd.DataFrame({"user": [1, 1], "item": [7, 7], "rating": [5.0, 1.0],
+    ...                   "timestamp": [20, 10]})
+    >>> drop_duplicate_interactions(r)[0]["rating"].tolist()
+    [5.0]
     """
-    if keep == "mean":
-        out = ratings.groupby(["user", "item"], as_index=False, sort=False).agg(
-            {
-                c: "mean" if c == "rating" else "last"
-                for c in ratings.columns
-                if c not in ("user", "item")
-            }
-        )
-    elif keep == "last":
-        out = ratings.drop_duplicates(["user", "item"], keep="last")
-    else:
-        raise ValueError(f"keep must be 'last' or 'mean', got {keep!r}")
-    return out.reset_index(drop=True), len(ratings) - len(out)
+    if keep not in DUPLICATE_POLICIES:
+        raise ValueError(f"keep must be one of {DUPLICATE_POLICIES}, got {keep!r}")
+    repeated = np.flatnonzero(ratings.duplicated(["user", "item"], keep=False))
+    if len(repeated) == 0:
+        return ratings, 0
+    some = ratings.iloc[repeated]  # only the repeated pairs need ordering
+    order = np.arange(len(some))
+    if "timestamp" in ratings.columns:  # by time, then by position: last wins
+        order = np.lexsort((order, some["timestamp"].to_numpy()))
+    lost = some.iloc[order].duplicated(["user", "item"], keep="last").to_numpy()
+    drop = np.zeros(len(ratings), bool)
+    drop[repeated[order[lost]]] = True
+    out = ratings.iloc[np.flatnonzero(~drop)]
+    if keep in ("mean", "average"):
+        mean = ratings.groupby(["user", "item"], sort=False)["rating"].mean()
+        pairs = pd.MultiIndex.from_frame(out[["user", "item"]])
+        out = out.assign(rating=mean.reindex(pairs).to_numpy())
+    return out, len(ratings) - len(out)
+
+
+def duplicate_rule(keep: str, has_time: bool) -> str:
+    """The report's words for what :func:`drop_duplicate_interactions` kept.
+
+    >>> duplicate_rule("last", True)
+    'kept the latest by timestamp'
+    """
+    if keep in ("mean", "average"):
+        return "kept the mean rating"
+    return "kept the latest by timestamp" if has_time else "kept the last in the file"
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def invalid_reasons(
+    ratings: pd.DataFrame, rating_range: tuple[float, float] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Why each row is invalid ("" if it is not) and the column at fault.
+
+    Reasons: a missing user or item id (an empty or missing cell); a missing
+    rating; a rating that is not a number, is NaN, is infinite or overflows
+    float32; a rating outside ``rating_range``. Ids and ratings may be text as
+    read from a file (ids stripped) or already typed.
+
+    Args:
+        ratings: columns ``user``, ``item``, ``rating``.
+        rating_range: (low, high) inclusive, or None for no range check.
+
+    Returns:
+        (reason, column): two (N,) object arrays.
+
+    >>> r = pd.DataFrame({"user": ["1", "", "2", "3"], "item": ["a"] * 4,
+    ...                   "rating": ["4", "5", "NaN", "inf"]})
+    >>> invalid_reasons(r, (1, 5))[0].tolist()
+    ['', 'missing user or item id', 'rating is NaN', 'rating is infinite']
+    """
+    n = len(ratings)
+    reason = np.full(n, "", dtype=object)
+    column = np.full(n, "", dtype=object)
+
+    def mark(bad: np.ndarray, why: str, where: str) -> None:
+        new = bad & (reason == "")
+        reason[new], column[new] = why, where
+
+    for where in ("user", "item"):
+        mark(_blank(ratings[where]), "missing user or item id", where)
+    raw = ratings["rating"]
+    blank = _blank(raw)
+    rating = pd.to_numeric(raw, errors="coerce").to_numpy(float)
+    mark(blank, "missing rating", "rating")
+    if raw.dtype.kind not in "iufb":  # text as read: "NaN" is written out
+        written_nan = raw.astype(str).str.strip().str.lower().eq("nan").to_numpy()
+        mark(written_nan & ~blank, "rating is NaN", "rating")
+    mark(np.isnan(rating), "rating is not a number", "rating")
+    mark(np.isinf(rating), "rating is infinite", "rating")
+    with np.errstate(invalid="ignore"):
+        mark(np.abs(rating) > FLOAT32_MAX, "rating overflows float32", "rating")
+        if rating_range is not None:
+            low, high = rating_range
+            outside = (rating < low) | (rating > high)
+            mark(outside, f"rating outside {low:g}..{high:g}", "rating")
+    return reason, column
+
+
+def _blank(values: pd.Series) -> np.ndarray:
+    """True where a cell is missing or empty text."""
+    missing = values.isna().to_numpy()
+    if values.dtype.kind in "iufb":
+        return missing
+    return missing | values.astype(str).str.strip().eq("").to_numpy()
 
 
 def drop_invalid_interactions(
     ratings: pd.DataFrame, rating_range: tuple[float, float] | None = None
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Drop rows with a missing id, a missing or non-numeric rating, or a rating
-    outside ``rating_range``.
+    """Drop the rows :func:`invalid_reasons` finds invalid, counted by reason.
 
     Args:
         ratings: columns ``user``, ``item``, ``rating``, ...
@@ -118,25 +210,18 @@ def drop_invalid_interactions(
 
     Returns:
         (kept, dropped): the valid rows (original index) and {reason: rows
-        dropped}.
+        dropped}, only the reasons that occur.
 
     >>> r = pd.DataFrame({"user": [1, None, 2], "item": [1, 1, 1],
     ...                   "rating": [4.0, 3.0, 9.0]})
     >>> kept, dropped = drop_invalid_interactions(r, (1.0, 5.0))
     >>> len(kept), dropped
-    (1, {'missing user, item or rating': 1, 'rating outside 1..5': 1})
+    (1, {'missing user or item id': 1, 'rating outside 1..5': 1})
     """
-    rating = pd.to_numeric(ratings["rating"], errors="coerce").to_numpy(float)
-    no_id = ratings[["user", "item"]].isna().any(axis=1).to_numpy()
-    missing = no_id | np.isnan(rating)
-    dropped = {"missing user, item or rating": int(missing.sum())}
-    bad = missing.copy()
-    if rating_range is not None:
-        low, high = rating_range
-        outside = ~missing & ((rating < low) | (rating > high))
-        dropped[f"rating outside {low:g}..{high:g}"] = int(outside.sum())
-        bad |= outside
-    return ratings.loc[~bad], dropped
+    reason, _ = invalid_reasons(ratings, rating_range)
+    counts = pd.Series(reason[reason != ""]).value_counts(sort=False)
+    dropped = {str(why): int(n) for why, n in counts.items()}
+    return ratings.loc[reason == ""], dropped
 
 
 def k_core(

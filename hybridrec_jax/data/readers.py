@@ -43,7 +43,8 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
         line = raw[: err.start].count(b"\n") + 1
         raise DataError(
             f"bytes not valid {encoding} at line {line} (byte {err.start}); "
-            "pass the file's encoding (MovieLens .dat files are latin-1)",
+            "pass the file's encoding with --encoding (encoding= in Python), "
+            "e.g. latin-1 (MovieLens .dat files are latin-1)",
             path=str(path),
             row=line,
         ) from err
@@ -153,6 +154,9 @@ def read_table(
     options["names"] = columns  # stripped header names
     numeric = tuple(c for c in numeric if c in columns)
     dtypes = {c: "float64" for c in numeric} | {c: str for c in text if c in columns}
+    if text == ("*",):  # every cell as written: "NaN" and "" are text too
+        dtypes = dict.fromkeys(columns, str)
+        options["keep_default_na"] = False
     try:
         table = pd.read_csv(source(), dtype=dtypes, **options)
     except UnicodeDecodeError:
@@ -169,7 +173,9 @@ def read_table(
         ) from err
     except (ValueError, TypeError):
         # Slow path (text) only to name the bad cell.
-        raw = pd.read_csv(source(), dtype=str, keep_default_na=False, **options)
+        raw = pd.read_csv(
+            source(), **(options | {"dtype": str, "keep_default_na": False})
+        )
 
         def line_of(row: int) -> int:
             return _line_number(path, encoding, row, header_lines)

@@ -155,7 +155,13 @@ def time_split(
     cut = ordered[min(int(round(len(time) * (1 - test_fraction))), len(time) - 1)]
     test = time >= cut
     if test.all():
-        raise DataError("every interaction has the same time; no time cut exists")
+        if ordered[0] == ordered[-1]:
+            raise DataError("every interaction has the same time; no time cut exists")
+        raise DataError(
+            f"the time cut falls on the earliest time ({cut}): "
+            f"{int((time == cut).sum())} of {len(time)} interactions share it, so "
+            "no training row is older; lower test_fraction or use another split"
+        )
     return np.flatnonzero(~test), np.flatnonzero(test)
 
 

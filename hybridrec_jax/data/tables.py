@@ -77,9 +77,10 @@ def from_tables(
 
     Steps, each reported in ``Dataset.report``:
       1. drop unused columns of the ratings table;
-      2. drop invalid interactions (a missing id, a missing or non-numeric
-         rating, a rating outside ``rating_range``) or, with
-         ``invalid="error"``, refuse the first one;
+      2. drop invalid interactions (a missing id; a rating missing, not a
+         number, NaN, infinite, beyond float32 or outside ``rating_range``),
+         counted by reason, or, with ``invalid="error"``, refuse the first one
+         (timestamps: epoch seconds or ISO-8601, anything else an error);
       3. drop duplicate (user, item) pairs, keeping the last or their mean
          rating (``duplicates="last"`` or ``"mean"``);
       4. with ``implicit=True``, turn ratings into positives (all of them, or
@@ -103,7 +104,8 @@ def from_tables(
             kept ratings' min and max ((0, 1) with ``implicit``).
         title_column: an item column of display titles.
         missing_side: "impute", "drop" or "error" (step 5).
-        duplicates: "last" or "mean" (step 3).
+        duplicates: "last" (the latest by timestamp, else the file's last),
+            "mean" or "average" (step 3).
         invalid: "drop" or "error" (step 2).
         implicit, implicit_threshold: step 4.
         min_user_interactions, min_item_interactions: step 6; 1 turns it off.
@@ -130,6 +132,7 @@ def from_tables(
     if invalid not in ("drop", "error"):
         raise ValueError(f"invalid must be 'drop' or 'error', got {invalid!r}")
     n_read = len(ratings)
+    users_given, items_given = users, items
     table, dropped, report = clean_interactions(
         ratings, rating_range, invalid=invalid, duplicates=duplicates,
         implicit=implicit, implicit_threshold=implicit_threshold,
@@ -155,6 +158,11 @@ def from_tables(
         report.append(f"dropped {before - len(table)} rows: {reason}, {rounds} rounds")
     if len(table) == 0:
         raise DataError("no interaction is left after cleaning: " + "; ".join(report))
+    # Without a side table, only ids that kept an interaction get an index.
+    if users_given is None:
+        users = users.loc[users["user"].isin(table["user"])]
+    if items_given is None:
+        items = items.loc[items["item"].isin(table["item"])]
 
     user_index = index_ids(users["user"])
     item_index = index_ids(items["item"])
@@ -185,6 +193,7 @@ def from_tables(
     kept = len(table)
     if n_read != kept + sum(dropped.values()):
         raise AssertionError(f"rows not conserved: {n_read} != {kept} + {dropped}")
+    report += _heavy_drop_warning(n_read, dropped)
     report.append(
         f"kept {kept} interactions of {n_read} read "
         f"({sum(dropped.values())} dropped); {len(user_index)} users, "
@@ -212,6 +221,28 @@ def from_tables(
         user_specs=tuple(user_features), item_specs=tuple(item_features),
     )  # fmt: skip
     return dataset, preparation
+
+
+def _heavy_drop_warning(n_read: int, dropped: dict[str, int]) -> list[str]:
+    """A warning line when cleaning dropped more than 1% of the rows read.
+
+    >>> _heavy_drop_warning(10, {"rating outside 1..5": 6, "other": 1})
+    ['WARNING: 7 of 10 rows read (70%) were dropped, mostly: rating outside \
+1..5 (6 rows); is --rating-range (rating_range=) right?']
+    """
+    total = sum(dropped.values())
+    if total <= 0.01 * n_read:
+        return []
+    reason, count = max(dropped.items(), key=lambda pair: pair[1])
+    hint = (
+        "is --rating-range (rating_range=) right?"
+        if reason.startswith("rating outside")
+        else "see the dropped rows above"
+    )
+    return [
+        f"WARNING: {total} of {n_read} rows read ({total / n_read:.0%}) were "
+        f"dropped, mostly: {reason} ({count} rows); {hint}"
+    ]
 
 
 def fit_features(

@@ -31,6 +31,7 @@ from hybridrec_jax.evaluate.metrics import (
     rating_metrics,
 )
 from hybridrec_jax.evaluate.scoring import (
+    check_indices,
     device_features,
     map_chunks,
     predict,
@@ -170,6 +171,9 @@ def evaluate_full_ranking(
     """
     scorer = scorer or score_all
     n_users, n_items = features["user"].shape[0], features["item"].shape[0]
+    for users, items in (train_pairs, test_pairs):  # JAX would clamp them
+        check_indices(users, n_users, "user")
+        check_indices(items, n_items, "item")
     test_users, test_items = (np.asarray(a) for a in test_pairs)
     eval_users = np.unique(test_users)
     test_offsets, test_lists = group_by_user(test_users, test_items, n_users)

@@ -76,6 +76,42 @@ def map_chunks(fn: Callable, arrays: tuple[np.ndarray, ...], chunk_size: int):
     return jax.tree.map(lambda *parts: jnp.concatenate(parts)[:n], *outputs)
 
 
+def check_indices(indices, n: int, what: str) -> np.ndarray:
+    """``indices`` as an int64 array, refused if any lies outside 0..n-1.
+
+    JAX's gather clamps an index out of range to the last row, silently, so
+    every public function taking user or item indices checks them here, outside
+    jit.
+
+    Args:
+        indices: (N,) integer indices.
+        n: the number of rows (users U or items I).
+        what: "user" or "item", for the message.
+
+    Returns:
+        (N,) int64.
+
+    Raises:
+        ValueError: naming the first bad index and its position.
+
+    >>> check_indices(np.array([0, 5]), 3, "user")
+    Traceback (most recent call last):
+    ...
+    ValueError: user index 5 (position 1) is outside 0..2: the model has 3 users
+    """
+    values = np.asarray(indices)
+    if values.size and values.dtype.kind not in "iu":
+        raise ValueError(f"{what} indices must be integers, got dtype {values.dtype}")
+    bad = (values < 0) | (values >= n)
+    if bad.any():
+        at = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{what} index {int(values[at])} (position {at}) is outside "
+            f"0..{n - 1}: the model has {n} {what}s"
+        )
+    return values.astype(np.int64)
+
+
 @partial(jax.jit, static_argnames=("cfg",))
 def _forward(params, cfg, users, items, features):
     return forward(params, cfg, users, items, features)
@@ -99,7 +135,14 @@ def predict(
         chunk_size: pairs per compiled call.
         clip: (low, high) clips rating predictions to the scale, as every
             published MovieLens RMSE does.
+
+    Raises:
+        ValueError: an index outside 0..U-1 or 0..I-1 (named).
     """
+    users = check_indices(users, features["user"].shape[0], "user")
+    items = check_indices(items, features["item"].shape[0], "item")
+    if len(users) != len(items):
+        raise ValueError(f"{len(users)} users but {len(items)} items: one per pair")
     if len(users) == 0:
         return np.zeros((0,), np.float32)
     out = map_chunks(
@@ -139,6 +182,9 @@ def score_all(
         items: (n_items,) item indices to score; None scores all I items.
         chunk_size: users per chunk; None picks one from :data:`CHUNK_ELEMENTS`.
 
+    Raises:
+        ValueError: an index outside 0..U-1 or 0..I-1 (named).
+
     >>> from hybridrec_jax.model import init_params
     >>> p = init_params(jax.random.key(0), ModelConfig.tiny(), 5, 7, 3, 2)
     >>> feats = {"user": jnp.ones((5, 3)), "item": jnp.ones((7, 2))}
@@ -146,9 +192,11 @@ def score_all(
     (2, 7)
     """
     n_all_items = params["embeddings"]["item"].shape[0]
+    users = check_indices(users, features["user"].shape[0], "user")
+    if items is not None:
+        items = check_indices(items, n_all_items, "item")
     items = jnp.arange(n_all_items) if items is None else jnp.asarray(items)
     side = _item_side(params, cfg, features, items)  # (h_i, q_i), once per call
-    users = np.asarray(users)
     if users.shape[0] == 0:
         return jnp.zeros((0, items.shape[0]), jnp.float32)
     if chunk_size is None:

@@ -1,8 +1,9 @@
 """Serving a trained model: checkpoints, saved models and recommendations.
 
 - ``checkpoint``: parameters, optimiser state, configurations and metadata as a
-  folder of msgpack arrays and a JSON manifest (format version, SHA-256,
-  written atomically; never pickle);
+  folder of msgpack arrays and a JSON manifest (``manifest``: format version,
+  schema, one digest over the manifest and the arrays; never pickle), written
+  crash-safely (``atomic``: temporary name, fsync, atomic rename);
 - ``saved_model``: a checkpoint that also carries the content tables, id maps,
   titles, encoders and training pairs, read back as a :class:`Recommender`;
 - ``recommend``: top-K for known users (seen items excluded), for new users

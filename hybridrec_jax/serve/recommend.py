@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from hybridrec_jax.data.assignments import parse_feature_values
-from hybridrec_jax.data.encoders import encode
 from hybridrec_jax.evaluate import item_mask, map_chunks, score_all
+from hybridrec_jax.evaluate.scoring import check_indices
 from hybridrec_jax.model import (
     Features,
     Params,
@@ -39,6 +39,7 @@ from hybridrec_jax.model import (
     item_side,
     with_new_entities,
 )
+from hybridrec_jax.serve.new_user import user_feature_row
 from hybridrec_jax.serve.saved_model import Recommender
 
 __all__ = [
@@ -90,6 +91,9 @@ def top_k(
     Returns:
         (items (n, K) int32 indices, scores (n, K) float32), best first.
 
+    Raises:
+        ValueError: a user index outside 0..U-1 (named).
+
     >>> from hybridrec_jax import ModelConfig, init_params
     >>> from hybridrec_jax.data.dataset import tiny_dataset
     >>> from hybridrec_jax.serve.saved_model import make_recommender
@@ -103,7 +107,7 @@ def top_k(
     features = rec.features if features is None else features
     n_items = features["item"].shape[0]
     k = min(k, n_items)
-    users = np.asarray(users, np.int64)
+    users = check_indices(users, features["user"].shape[0], "user")
     if users.shape[0] == 0:
         return np.zeros((0, k), np.int32), np.zeros((0, k), np.float32)
 
@@ -151,61 +155,6 @@ def recommend_user(rec: Recommender, user_id, k: int = 10) -> pd.DataFrame:
     return _table(rec, items[0][keep], scores[0][keep], "score")
 
 
-def user_feature_row(rec: Recommender, values: dict[str, str]) -> np.ndarray:
-    """x_u for a new user from raw feature values.
-
-    With the fitted encoder (saved by ``hybridrec train``) the values go through
-    the same imputation and encoding as the training users' (numbers
-    standardised as (x - mean) / std with the training mean and std, a missing
-    value imputed and flagged, categories one-hot with unseen values as
-    "unknown"); columns the encoder does not make (e.g. interaction summaries,
-    unknown for a new user) stay 0. Without it, each "name=value" sets the
-    one-hot column named "name=value" (or "name=unknown" if that value was never
-    seen) and a numeric column named "name" takes the value as given.
-
-    Args:
-        rec: the recommender.
-        values: {raw column: value as text}, e.g. {"age": "25", "gender": "F"}.
-
-    Returns:
-        (F_u,) float32, in the order of ``rec.user_feature_names``.
-
-    Raises:
-        ValueError: a column the model does not know.
-    """
-    names = rec.user_feature_names
-    row = np.zeros(len(names), np.float32)
-    position = {name: j for j, name in enumerate(names)}
-    if rec.user_encoder is not None:
-        fitted = rec.user_encoder.features
-        columns = list(dict.fromkeys(f.column for f in fitted))
-        numeric = {f.column for f in fitted if f.kind in ("numeric", "bucket")}
-        unknown = set(values) - set(columns)
-        if unknown:
-            raise ValueError(f"unknown user features {sorted(unknown)}; known: "
-                             f"{sorted(columns)}")  # fmt: skip
-        table = pd.DataFrame([{
-            c: None if c not in values
-            else float(values[c]) if c in numeric else values[c]
-            for c in columns
-        }])  # fmt: skip
-        encoded = encode(table, rec.user_encoder)[0]
-        for name, value in zip(rec.user_encoder.names, encoded, strict=True):
-            row[position[name]] = value
-        return row
-    for name, value in values.items():
-        if f"{name}={value}" in position:
-            row[position[f"{name}={value}"]] = 1.0
-        elif f"{name}=unknown" in position:
-            row[position[f"{name}=unknown"]] = 1.0
-        elif name in position:
-            row[position[name]] = float(value)
-        else:
-            raise ValueError(f"unknown user feature {name!r}; the model's features "
-                             f"are {', '.join(names)}")  # fmt: skip
-    return row
-
-
 def recommend_new_user(
     rec: Recommender, values: dict[str, str], k: int = 10
 ) -> pd.DataFrame:
@@ -222,16 +171,20 @@ def recommend_new_user(
         k: K.
 
     Returns:
-        A table with columns rank, item_id, title, score.
+        A table with columns rank, item_id, title, score; ``attrs["notes"]``
+        lists the values never seen in training (see :func:`user_feature_row`).
 
     Raises:
-        ValueError: a column the model does not know.
+        ValueError: a column the model does not know, or a malformed value.
     """
-    x_u = user_feature_row(rec, values)  # (F_u,)
+    notes: list[str] = []
+    x_u = user_feature_row(rec, values, notes)  # (F_u,)
     params, features = with_new_entities(rec.params, rec.features, x_u[None, :])
     new_user = np.array([features["user"].shape[0] - 1])  # index U
     items, scores = top_k(rec, new_user, k, params=params, features=features)
-    return _table(rec, items[0], scores[0], "score")
+    table = _table(rec, items[0], scores[0], "score")
+    table.attrs["notes"] = notes
+    return table
 
 
 def item_representations(rec: Recommender) -> np.ndarray:

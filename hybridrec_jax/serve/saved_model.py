@@ -6,9 +6,11 @@ parameters and configurations (and, to resume training, the optimiser state and
 epoch):
 
 - arrays: the content tables x_u (``user_features``, (U, F_u)) and x_i
-  (``item_features``, (I, F_i)), the training pairs (``seen_user``,
-  ``seen_item``), so that items a user has already seen are never recommended,
-  and numeric id maps (``user_ids``, ``item_ids``);
+  (``item_features``, (I, F_i)), the seen pairs (``seen_user``,
+  ``seen_item``: the training pairs, or with ``hybridrec train --save-model``
+  every pair of the data set, test rows included), so that items a user has
+  already rated are never recommended, and numeric id maps (``user_ids``,
+  ``item_ids``);
 - metadata: the dataset name and rating range, the feature names, the item
   titles, string id maps (``user_ids``, ``item_ids``) and the fitted feature
   encoders where known (``user_encoder``, ``item_encoder``), so that a new
@@ -17,8 +19,10 @@ epoch):
 :func:`load_recommender` reads such a folder into a :class:`Recommender`, what
 :mod:`~hybridrec_jax.serve.recommend` scores with; :func:`make_recommender`
 builds the same object in memory from a training set, through the same arrays
-and metadata; :func:`save_experiment_model` saves what ``run_experiment``
-trained (``hybridrec train --save-model``).
+and metadata. Loading checks every saved table against the model's sizes and
+refuses a mismatch with one line naming the file and the field;
+:func:`save_experiment_model` saves what ``run_experiment`` trained
+(``hybridrec train --save-model``).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from hybridrec_jax.data.encoders import FeatureEncoder
 from hybridrec_jax.evaluate import group_by_user
 from hybridrec_jax.model import Features, Params
 from hybridrec_jax.serve.checkpoint import load_checkpoint, save_checkpoint
+from hybridrec_jax.serve.manifest import refuse
 
 
 @dataclass
@@ -103,13 +108,15 @@ def _contents(
     train: Dataset,
     user_encoder: FeatureEncoder | None,
     item_encoder: FeatureEncoder | None,
+    seen: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict]:
     """(arrays, metadata) of a saved model: what :func:`save_model` writes."""
+    seen_user, seen_item = (train.user, train.item) if seen is None else seen
     arrays = {
         "user_features": np.asarray(train.user_features, np.float32),
         "item_features": np.asarray(train.item_features, np.float32),
-        "seen_user": np.asarray(train.user, np.int32),
-        "seen_item": np.asarray(train.item, np.int32),
+        "seen_user": np.asarray(seen_user, np.int32),
+        "seen_item": np.asarray(seen_item, np.int32),
     }
     metadata: dict = {
         "dataset": train.name,
@@ -142,26 +149,60 @@ def _ids(arrays: dict, metadata: dict) -> dict[str, np.ndarray]:
     return ids
 
 
-def _check_sizes(params: Params, arrays: dict, metadata: dict) -> None:
-    """Raise ValueError unless the id tables of ``params`` have one row per id
-    and per content row of the saved data."""
-    ids = _ids(arrays, metadata)
+def _problems(params: Params, arrays: dict, metadata: dict, sizes: dict):
+    """(field, problem) of the first saved array or fact that does not fit the
+    model's sizes, or None: every table is checked, so that a table cut short
+    can never hand one user's row to another."""
+    n = {"user": params["embeddings"]["user_bias"].shape[0],
+         "item": params["embeddings"]["item_bias"].shape[0]}  # fmt: skip
     for side in ("user", "item"):
-        rows = params["embeddings"][f"{side}_bias"].shape[0]
-        n_features = arrays[f"{side}_features"].shape[0]
-        if not rows == len(ids[side]) == n_features:
-            raise ValueError(
-                f"the model has {rows} {side}s but the data {len(ids[side])} ids "
-                f"and {n_features} feature rows: save the model with the training "
-                "set it was fitted on"
+        stored = arrays.get(f"{side}_ids", metadata.get(f"{side}_ids"))
+        if stored is None or np.shape(stored) != (n[side],):
+            where = "arrays" if f"{side}_ids" in arrays else "metadata"
+            count = "no" if stored is None else np.size(stored)
+            return f"{where}.{side}_ids", (
+                f"does not fit: the model has {n[side]} {side}s but the data "
+                f"{count} ids"
             )
+        f = sizes[f"n_{side}_features"]
+        table = arrays.get(f"{side}_features")
+        if table is None or table.shape != (n[side], f):
+            got = "missing" if table is None else f"of shape {table.shape}"
+            return f"arrays.{side}_features", (
+                f"is {got}; the model has {n[side]} {side}s and {f} features"
+            )
+        names = metadata.get(f"{side}_feature_names") or []
+        if not isinstance(names, list) or names and len(names) != f:
+            return f"metadata.{side}_feature_names", f"does not name {f} features"
+    seen = arrays.get("seen_user"), arrays.get("seen_item")
+    for side, pairs in zip(("user", "item"), seen, strict=True):
+        if pairs is None or pairs.ndim != 1 or pairs.shape != seen[0].shape:
+            return f"arrays.seen_{side}", "is not one index per seen pair"
+        if pairs.dtype.kind not in "iu" or pairs.size and not (
+            0 <= pairs.min() and pairs.max() < n[side]):  # fmt: skip
+            return f"arrays.seen_{side}", f"holds indices outside 0..{n[side] - 1}"
+    titles = metadata.get("item_titles")
+    if titles is not None and (
+        not isinstance(titles, list) or len(titles) != n["item"]
+    ):
+        return "metadata.item_titles", f"is not a list of {n['item']} titles"
+    return None
+
+
+def _check_sizes(params: Params, arrays: dict, metadata: dict, sizes: dict) -> None:
+    """Raise ValueError unless the saved data fits the parameters (saving)."""
+    problem = _problems(params, arrays, metadata, sizes)
+    if problem is not None:
+        raise ValueError(
+            f"the data does not fit the model: {problem[0]} {problem[1]}: save "
+            "the model with the training set it was fitted on"
+        )
 
 
 def _recommender(
     params: Params, model_cfg: ModelConfig, arrays: dict, metadata: dict
 ) -> Recommender:
     """A :class:`Recommender` from the parameters and :func:`_contents`."""
-    _check_sizes(params, arrays, metadata)
     ids = _ids(arrays, metadata)
     features = {
         side: jnp.asarray(arrays[f"{side}_features"], jnp.float32)
@@ -219,7 +260,13 @@ def make_recommender(
     (1, [0, 1, 2, 3])
     """
     arrays, metadata = _contents(train, user_encoder, None)
+    _check_sizes(params, arrays, metadata, _feature_sizes(train))
     return _recommender(params, model_cfg, arrays, metadata)
+
+
+def _feature_sizes(train: Dataset) -> dict[str, int]:
+    return {"n_user_features": train.user_features.shape[1],
+            "n_item_features": train.item_features.shape[1]}  # fmt: skip
 
 
 def save_model(
@@ -233,16 +280,22 @@ def save_model(
     epoch: int = 0,
     user_encoder: FeatureEncoder | None = None,
     item_encoder: FeatureEncoder | None = None,
+    seen: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Path:
     """Save the model with the id maps, features, titles and seen pairs of ``train``.
 
+    A model already in ``directory`` stays loadable until the new one is
+    complete (``checkpoint.save_checkpoint``).
+
     Args:
-        directory: the folder (created if needed; files there are replaced).
+        directory: the folder (created if needed).
         params, model_cfg: the model, fitted on ``train``.
         train: the training set (see :func:`make_recommender`).
         train_cfg, opt_state, epoch: to resume training (optional; see
             ``checkpoint.save_checkpoint``).
         user_encoder, item_encoder: the encoders fitted on the training rows.
+        seen: (users, items) index pairs never to recommend again (default:
+            those of ``train``).
 
     Returns:
         The folder's path.
@@ -251,8 +304,8 @@ def save_model(
         ValueError: ``params`` and ``train`` disagree on the number of users or
             items; ``opt_state`` without ``train_cfg``.
     """
-    arrays, metadata = _contents(train, user_encoder, item_encoder)
-    _check_sizes(params, arrays, metadata)
+    arrays, metadata = _contents(train, user_encoder, item_encoder, seen)
+    _check_sizes(params, arrays, metadata, _feature_sizes(train))
     return save_checkpoint(
         directory, params, model_cfg, train_cfg=train_cfg, opt_state=opt_state,
         epoch=epoch, arrays=arrays, metadata=metadata,
@@ -266,11 +319,18 @@ def load_recommender(directory: str | Path) -> Recommender:
 
     Raises:
         CheckpointError: the folder is not a valid checkpoint
-            (``checkpoint.load_checkpoint``).
-        ValueError: its arrays do not fit its parameters.
+            (``checkpoint.load_checkpoint``), or a saved table, id map, title
+            list or seen pair does not fit the model's sizes (one line naming
+            the file and the field).
     """
     ckpt = load_checkpoint(directory)
-    return _recommender(ckpt.params, ckpt.model_cfg, ckpt.arrays, ckpt.metadata)
+    problem = _problems(ckpt.params, ckpt.arrays, ckpt.metadata, ckpt.sizes)
+    if problem is not None:
+        raise refuse(ckpt.path, *problem)
+    try:
+        return _recommender(ckpt.params, ckpt.model_cfg, ckpt.arrays, ckpt.metadata)
+    except (KeyError, TypeError, ValueError) as err:
+        raise refuse(ckpt.path, "metadata", f"is invalid: {err}") from None
 
 
 def save_experiment_model(
@@ -289,7 +349,10 @@ def save_experiment_model(
     The training split is rebuilt exactly as the experiment built it (seeded
     split, content encoders fitted on the training rows, then the interaction
     features fitted on them), so a new user's raw values are encoded as the
-    training users' were. The saved parameters are ``result.params``, the best
+    training users' were. Every (user, item) of the data set, train and test
+    rows alike, is recorded as seen, so ``recommend`` never offers a user an
+    item they rated anywhere in the data. The saved parameters are
+    ``result.params``, the best
     by the validation metric, with ``result.best_epoch``; the optimiser state
     is not saved (it belongs to ``result.state``, the last epoch's parameters:
     resume training from ``result.state`` and ``checkpoint.save_checkpoint``).
@@ -307,14 +370,16 @@ def save_experiment_model(
     from hybridrec_jax.data.interactions import add_spectral_features
     from hybridrec_jax.experiment import prepare_split
 
-    train, _, preparation = prepare_split(
+    train, test, preparation = prepare_split(
         dataset, data_dir, split, test_fraction, train_cfg.seed, **split_options
     )
     (train,) = add_spectral_features(
         train, (), model_cfg.interaction_dim, train_cfg.seed
     )
+    seen = tuple(np.concatenate([a, b]) for a, b in
+                 ((train.user, test.user), (train.item, test.item)))  # fmt: skip
     return save_model(
         directory, result.params, model_cfg, train, train_cfg=train_cfg,
         epoch=result.best_epoch, user_encoder=preparation.user_encoder,
-        item_encoder=preparation.item_encoder,
+        item_encoder=preparation.item_encoder, seen=seen,
     )  # fmt: skip

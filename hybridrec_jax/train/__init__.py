@@ -1,9 +1,11 @@
 """Training: the objective, the jitted step and scanned epoch, and ``fit``, the
-one training loop for ratings and implicit feedback (sampled negatives)."""
+one training loop for ratings and implicit feedback (sampled negatives), with
+checkpoints (``checkpoints``) and divergence checks (``divergence``)."""
 
+from hybridrec_jax.train.checkpoints import CheckpointConfig
+from hybridrec_jax.train.divergence import TrainingDiverged, require_float32
 from hybridrec_jax.train.fit import (
     FitResult,
-    TrainingDiverged,
     TrainingState,
     fit,
     validate,
@@ -22,6 +24,7 @@ from hybridrec_jax.train.step import (
 
 __all__ = [
     "Batch",
+    "CheckpointConfig",
     "FitResult",
     "TrainingDiverged",
     "TrainingState",
@@ -35,4 +38,5 @@ __all__ = [
     "objective",
     "sample_negatives",
     "validate",
+    "require_float32",
 ]

@@ -14,9 +14,14 @@ What differs between the two is configuration (``TrainConfig``):
 
 Epoch e's row order and keys derive from (seed, e), so training resumed after
 epoch e from its :class:`TrainingState` gives the parameters of training
-straight through. Parameters and optimiser state stay on the device from the
-first epoch to the last; only the best parameters are copied (on the device)
-when the validation metric improves.
+straight through; with ``checkpoint=CheckpointConfig(...)`` the loop also
+saves the early-stopping bookkeeping (``train.checkpoints``), so that a killed
+run resumes to the very model and figures of an uninterrupted one. Besides a
+NaN or infinite loss, an exploding loss and a model worse than the global mean
+stop training (``train.divergence``). Parameters and optimiser state stay on
+the device from the first epoch to the last; only the best parameters are
+copied (on the device) when the validation metric improves, and host copies
+are made only when a checkpoint is written.
 """
 
 from __future__ import annotations
@@ -37,6 +42,17 @@ from hybridrec_jax.data.splits import leave_one_out, random_split
 from hybridrec_jax.evaluate.protocols import evaluate_full_ranking, evaluate_ratings
 from hybridrec_jax.evaluate.scoring import device_features
 from hybridrec_jax.model import Params, init_params
+from hybridrec_jax.train.checkpoints import (
+    CheckpointConfig,
+    Tracker,
+    TrainingCheckpoints,
+    fingerprint,
+)
+from hybridrec_jax.train.divergence import (
+    check_finite,
+    check_progress,
+    require_float32,
+)
 from hybridrec_jax.train.negatives import (
     make_cdf,
     make_epoch_data,
@@ -44,10 +60,6 @@ from hybridrec_jax.train.negatives import (
     sampling_weights,
 )
 from hybridrec_jax.train.step import epoch_order, make_optimizer, make_train_epoch
-
-
-class TrainingDiverged(FloatingPointError):
-    """The training loss became NaN or infinite."""
 
 
 class TrainingState(NamedTuple):
@@ -87,28 +99,6 @@ class FitResult:
     train_seconds: float = 0.0
     examples_per_second: float = 0.0
     n_train: int = 0
-
-
-def check_finite(losses: np.ndarray, epoch: int, cfg: TrainConfig) -> None:
-    """Stop with a message naming the step if a batch loss is NaN or infinite.
-
-    Args:
-        losses: (n_batches,) the batch losses of epoch ``epoch`` (1-based).
-        epoch: the epoch they belong to.
-        cfg: the training configuration (named in the advice).
-
-    Raises:
-        TrainingDiverged: naming the epoch, the batch and what to try.
-    """
-    bad = np.flatnonzero(~np.isfinite(losses))
-    if bad.size:
-        step = int(bad[0])
-        raise TrainingDiverged(
-            f"training diverged: the loss became {losses[step]} at epoch {epoch}, "
-            f"batch {step} (global step {(epoch - 1) * len(losses) + step}). "
-            f"Try a lower learning rate (now {cfg.learning_rate}), a smaller "
-            f"batch, or a stronger L2 penalty."
-        )
 
 
 def _pairs(data: Dataset | tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -213,6 +203,25 @@ def validate(
     return {f"val_{name}": value for name, value in metrics.items()}
 
 
+def _baseline_rmse(train: Dataset, validation) -> float | None:
+    """RMSE on ``validation`` of predicting the training mean (ratings only)."""
+    if not isinstance(validation, Dataset):
+        return None
+    mean = np.mean(np.asarray(train.rating, np.float64))
+    return float(np.sqrt(np.mean((np.asarray(validation.rating) - mean) ** 2)))
+
+
+def _data_fingerprint(train: Dataset, validation, allowed_items) -> str:
+    """What a checkpoint must have been trained on to be resumed here."""
+    parts = [train.user, train.item, train.rating, train.user_features,
+             train.item_features, np.array([train.n_users, train.n_items])]  # fmt: skip
+    if validation is not None:
+        parts += list(_pairs(validation))
+        if isinstance(validation, Dataset):
+            parts.append(validation.rating)
+    return fingerprint(*parts, allowed_items)
+
+
 def fit(
     train: Dataset,
     model_cfg: ModelConfig,
@@ -225,6 +234,7 @@ def fit(
     allowed_items: np.ndarray | None = None,
     on_epoch=None,
     progress: bool = False,
+    checkpoint: CheckpointConfig | None = None,
 ) -> FitResult:
     """Train on ``train``; stop early on the validation metric, keep the best params.
 
@@ -249,6 +259,11 @@ def fit(
         on_epoch: ``on_epoch(epoch, params) -> dict`` adds figures to each
             epoch's history record (e.g. test metrics for a learning curve).
         progress: show a progress bar over epochs.
+        checkpoint: write checkpoints (every ``checkpoint.every`` epochs, at
+            each new best epoch and at the end) and, with
+            ``checkpoint.resume``, continue from the newest one: the result is
+            that of the uninterrupted run (``train.checkpoints``). A run that stopped
+            early (or has no epochs left) returns its result without training.
 
     Returns:
         A :class:`FitResult`. The caller's ``params``/``state`` arrays are
@@ -256,10 +271,16 @@ def fit(
 
     Raises:
         ValueError: ``params`` and ``state`` together; a state with no epochs
-            left; ``loss="bce"`` on targets that are not 0/1 without negatives.
+            left; ``loss="bce"`` on targets that are not 0/1 without negatives;
+            JAX_ENABLE_X64 set.
         TypeError: (users, items) validation pairs for ratings.
-        TrainingDiverged: a batch loss became NaN or infinite.
+        TrainingDiverged: a batch loss became NaN or infinite, the training
+            loss exploded, or the model stayed worse than the global mean
+            (``train.divergence``).
+        CheckpointError: a checkpoint to resume is corrupt or of another run,
+            or the folder holds checkpoints and ``checkpoint.resume`` is off.
     """
+    require_float32()
     if params is not None and state is not None:
         raise ValueError("pass params (a warm start) or state (a resume), not both")
     first_epoch = 1 if state is None else state.epoch + 1
@@ -292,14 +313,23 @@ def fit(
         )  # fmt: skip
     optimizer = optimizer or make_optimizer(train_cfg)
     opt_state = optimizer.init(params) if state is None else state.opt_state
+    tracker, finished, saver = Tracker(), False, None
+    if checkpoint is not None:
+        saver = TrainingCheckpoints(checkpoint, model_cfg, train_cfg,
+                                    _data_fingerprint(train, validation,
+                                                      allowed_items))  # fmt: skip
+        restored = saver.restore(params, optimizer) if checkpoint.resume else None
+        if restored is not None:
+            params, opt_state, done, tracker, stopped = restored
+            first_epoch, finished = done + 1, stopped or done >= train_cfg.epochs
     # Copies: the epoch donates its inputs, and the caller keeps theirs.
     params, opt_state = jax.tree.map(jnp.array, (params, opt_state))
     epoch_fn = make_train_epoch(model_cfg, train_cfg, optimizer)
-    result = FitResult(params, TrainingState(params, opt_state, first_epoch - 1),
-                       metric=train_cfg.metric, n_train=epoch_data.n)  # fmt: skip
+    baseline = _baseline_rmse(train, validation) if train_cfg.loss == "mse" else None
     sign = 1.0 if train_cfg.minimise else -1.0  # early stopping minimises sign * m
-    best, since_best, step_seconds, timed = np.inf, 0, 0.0, 0
-    bar = tqdm(range(first_epoch, train_cfg.epochs + 1), disable=not progress,
+    step_seconds, timed, epoch = 0.0, 0, first_epoch - 1
+    last_epoch = epoch if finished else train_cfg.epochs
+    bar = tqdm(range(first_epoch, last_epoch + 1), disable=not progress,
                unit="epoch")  # fmt: skip
     for epoch in bar:
         epoch_start = time.perf_counter()
@@ -321,26 +351,35 @@ def fit(
                                    validation, allowed_items))  # fmt: skip
         if on_epoch is not None:
             record.update(on_epoch(epoch, params))
-        result.history.append(record)
+        tracker.history.append(record)
         bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k != "epoch"})
+        check_progress(tracker.history, train_cfg, baseline)
+        stop, improved = False, False
         if validation is None or validating:
             score = sign * record[f"val_{train_cfg.metric}"] if validating else -epoch
-            if score < best:
-                best, since_best, result.best_epoch = score, 0, epoch
-                # A device copy: the buffers of params go to the next epoch.
-                result.params = jax.tree.map(jnp.copy, params)
-            else:
-                since_best += 1
-                if train_cfg.patience and since_best >= train_cfg.patience:
-                    break
-    if result.best_epoch == 0:  # no epoch was validated: keep the last
-        result.params, result.best_epoch = jax.tree.map(jnp.copy, params), epoch
-    result.state = TrainingState(params, opt_state, epoch)
-    if validation is not None and np.isfinite(best):
-        result.best_metric = float(sign * best)
+            stop = tracker.update(epoch, score, params, train_cfg.patience)
+            improved = tracker.best_epoch == epoch
+        finished = stop or epoch == train_cfg.epochs
+        if saver is not None and saver.due(epoch, improved, finished):
+            saver.save(epoch, params, opt_state, tracker, stopped_early=stop)
+        if stop:
+            break
+    if tracker.best_epoch == 0:  # no epoch was validated: keep the last
+        tracker.best_params, tracker.best_epoch = jax.tree.map(jnp.copy, params), epoch
+    result = FitResult(
+        params=tracker.best_params,
+        state=TrainingState(params, opt_state, epoch),
+        history=tracker.history,
+        best_epoch=tracker.best_epoch,
+        metric=train_cfg.metric,
+        n_train=epoch_data.n,
+    )
+    if validation is not None and np.isfinite(tracker.best_score):
+        result.best_metric = float(sign * tracker.best_score)
     result.train_seconds = time.perf_counter() - start
+    seconds = [h["seconds"] for h in result.history]
     if timed:
         result.examples_per_second = epoch_data.n * timed / step_seconds
-    else:
-        result.examples_per_second = epoch_data.n / result.history[0]["seconds"]
+    elif seconds:
+        result.examples_per_second = epoch_data.n / seconds[-1]
     return result
