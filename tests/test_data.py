@@ -297,7 +297,7 @@ def test_both_command_line_parsers_are_the_one_parser():
 
 
 def test_find_data_looks_at_given_then_environment_then_shared(tmp_path, monkeypatch):
-    # The checkout's sibling shared/data, as for /work/main beside /work/shared.
+    # The checkout's sibling folder shared/data (../shared/data from the root).
     assert catalog.SHARED_DATA == catalog.CHECKOUT.parent / "shared" / "data"
     assert (catalog.CHECKOUT / "hybridrec_jax" / "data" / "catalog.py").is_file()
     env, shared = tmp_path / "env", tmp_path / "shared" / "data"
