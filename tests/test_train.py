@@ -305,3 +305,28 @@ def test_rating_validation_must_be_a_dataset(tiny_split, tiny_model_cfg):
     train, test = tiny_split
     with pytest.raises(TypeError, match="needs a Dataset"):
         fit(train, tiny_model_cfg, RESUME_CFG, validation=(test.user, test.item))
+
+
+@pytest.mark.parametrize("negatives", [0, 2])
+def test_entities_without_training_interactions_have_zero_id_rows(
+    tiny_data, tiny_model_cfg, negatives
+):
+    """A cold item or user (no training interaction) is scored by content alone:
+    its embeddings and biases are exactly zero in what fit returns."""
+    from hybridrec_jax.data import cold_start_split, held_out_mask
+
+    train_rows, test_rows = cold_start_split(tiny_data, "item", 0.2, seed=0)
+    train = tiny_data.subset(train_rows)
+    cold = held_out_mask(tiny_data.item[test_rows], tiny_data.n_items)
+    cfg = RESUME_CFG.replace(epochs=2)
+    if negatives:
+        train = dataclasses.replace(train, rating=np.ones_like(train.rating))
+        cfg = cfg.replace(loss="bce", negatives=negatives)
+    result = fit(train, tiny_model_cfg.replace(dot_dim=4), cfg)
+    emb = result.params["embeddings"]
+    for name in ("item", "item_dot", "item_bias"):
+        assert not np.any(np.asarray(emb[name])[cold])
+        assert np.any(np.asarray(emb[name])[~cold])  # the warm rows are trained
+    never = np.bincount(train.user, minlength=train.n_users) == 0
+    for name in ("user", "user_dot", "user_bias"):
+        assert not np.any(np.asarray(emb[name])[never])

@@ -94,8 +94,9 @@ def check_progress(
     if rmses and min(rmses) > BASELINE_MARGIN * baseline_rmse:
         raise TrainingDiverged(
             f"training diverged: after epoch {last['epoch']} the best validation "
-            f"RMSE ({min(rmses):.4f}) is worse than predicting the training mean "
-            f"for every rating ({baseline_rmse:.4f}). " + _advice(cfg)
+            f"RMSE ({min(rmses):.4f}) is more than {BASELINE_MARGIN:g} times that of "
+            f"predicting the training mean for every rating ({baseline_rmse:.4f}). "
+            + _advice(cfg)
         )
 
 

@@ -41,7 +41,7 @@ from hybridrec_jax.data.dataset import Dataset
 from hybridrec_jax.data.splits import leave_one_out, random_split
 from hybridrec_jax.evaluate.protocols import evaluate_full_ranking, evaluate_ratings
 from hybridrec_jax.evaluate.scoring import device_features
-from hybridrec_jax.model import Params, init_params
+from hybridrec_jax.model import Params, init_params, zero_entity_rows
 from hybridrec_jax.train.checkpoints import (
     CheckpointConfig,
     Tracker,
@@ -148,6 +148,20 @@ class _EpochData:
         data = self.build(sample_key, self.users, self.items, self.sorted_keys,
                           self.cdf)  # fmt: skip
         return data, step_key
+
+
+def untrained_entities(train: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(users, items) with no interaction in ``train``, int arrays.
+
+    Their id rows (embeddings and biases) are zero in the parameters ``fit``
+    starts from and returns, so that such a cold user or item is scored through
+    the content path alone, wherever it is evaluated, saved or recommended
+    (with sampled negatives an item without a positive is still drawn as a
+    negative during training; its rows are zeroed in the result).
+    """
+    users = np.flatnonzero(np.bincount(train.user, minlength=train.n_users) == 0)
+    items = np.flatnonzero(np.bincount(train.item, minlength=train.n_items) == 0)
+    return users, items
 
 
 def _validation_split(train: Dataset, cfg: TrainConfig):
@@ -302,6 +316,7 @@ def fit(
     init_key, key = jax.random.split(jax.random.key(train_cfg.seed))
     features = device_features(train)
     epoch_data = _EpochData(train, train_cfg, allowed_items, key)
+    untrained = untrained_entities(train)
     if state is not None:
         params = state.params
     if params is None:
@@ -311,6 +326,7 @@ def fit(
             train.user_features.shape[1], train.item_features.shape[1],
             global_mean=mean,
         )  # fmt: skip
+        params = zero_entity_rows(params, *untrained)  # exact zeros from the start
     optimizer = optimizer or make_optimizer(train_cfg)
     opt_state = optimizer.init(params) if state is None else state.opt_state
     tracker, finished, saver = Tracker(), False, None
@@ -367,7 +383,7 @@ def fit(
     if tracker.best_epoch == 0:  # no epoch was validated: keep the last
         tracker.best_params, tracker.best_epoch = jax.tree.map(jnp.copy, params), epoch
     result = FitResult(
-        params=tracker.best_params,
+        params=zero_entity_rows(tracker.best_params, *untrained),
         state=TrainingState(params, opt_state, epoch),
         history=tracker.history,
         best_epoch=tracker.best_epoch,
