@@ -54,6 +54,7 @@ from hybridrec_jax.model import (
     zero_entity_rows,
 )
 from hybridrec_jax.paper import hand_grad, hand_optimizer, hand_value_and_grad
+from hybridrec_jax.plots import plot_history
 from hybridrec_jax.serve.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -130,6 +131,7 @@ __all__ = [
     "ml100k_fold",
     "neumf_from_pretrained",
     "objective",
+    "plot_history",
     "predict",
     "random_split",
     "rating_metrics",

@@ -3,6 +3,7 @@
 hybridrec train                                  # synthetic data, offline
 hybridrec train --dataset ml-100k --data-dir DIR --split u1
 hybridrec train --dataset csv --data-dir ratings.csv --columns user=uid,item=iid
+hybridrec train --plot curves.png                 # training curves as a PNG
 hybridrec data download ml-1m --sha256 HEX        # into the cache folder
 hybridrec data prepare ml-1m --data-dir DIR       # print the preparation report
 """
@@ -34,6 +35,7 @@ from hybridrec_jax.experiment import (
     load_split,
     run_experiment,
 )
+from hybridrec_jax.plots import plot_history, require_matplotlib
 from hybridrec_jax.serve.checkpoint import CheckpointError
 from hybridrec_jax.serve.outputs import check_writable, write_outputs
 from hybridrec_jax.train import CheckpointConfig, TrainingDiverged
@@ -110,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_flags(train)
     train.add_argument("--output-json", type=Path, default=None)
     train.add_argument("--no-progress", action="store_true")
+    train.add_argument(
+        "--plot", type=Path, default=None, metavar="PNG",
+        help="write the training curves (train loss, validation metric per "
+        "epoch) here; needs matplotlib (the `plot` extra)",
+    )  # fmt: skip
     train.add_argument(
         "--save-model", type=Path, default=None, metavar="DIR",
         help="save the trained model for `hybridrec recommend`; every (user, "
@@ -302,6 +309,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     write_outputs(report, args.output_json, args.save_model, save)
     if args.save_model:
         print(f"model saved to {args.save_model}")
+    if args.plot:
+        plot_history(report["history"], args.plot)
+        print(f"training curves written to {args.plot}")
     return 0
 
 
@@ -309,10 +319,16 @@ def _check_outputs(args: argparse.Namespace) -> CheckpointConfig | None:
     """Refuse unwritable output paths before training; the checkpoint config."""
     outputs = ((args.save_model, "--save-model", True),
                (args.output_json, "--output-json", False),
-               (args.checkpoint_dir, "--checkpoint-dir", True))  # fmt: skip
+               (args.checkpoint_dir, "--checkpoint-dir", True),
+               (args.plot, "--plot", False))  # fmt: skip
     for path, flag, folder in outputs:
         if path is not None:
             check_writable(path, flag, folder=folder)
+    if args.plot is not None:
+        try:
+            require_matplotlib()
+        except ImportError as err:  # reported like any other bad flag
+            raise ValueError(str(err)) from None
     if args.checkpoint_dir is None:
         if args.resume:
             raise ValueError("--resume needs --checkpoint-dir DIR")
@@ -372,8 +388,17 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             print(f"note: {note}")
     else:
         table = recommend.similar_items(model, args.similar_items, args.k)
-    print(recommend.format_table(table))
+    print(recommend.format_table(table) if len(table) else _nothing_found(args))
     return 0
+
+
+def _nothing_found(args: argparse.Namespace) -> str:
+    """The sentence printed instead of an empty table."""
+    if args.k <= 0:
+        return f"-k {args.k} asks for no recommendations: give -k 1 or more"
+    if args.user is not None:
+        return f"no recommendations: user {args.user} has seen every item"
+    return "no recommendations: the model knows no other item to rank"
 
 
 def cmd_data(args: argparse.Namespace) -> int:

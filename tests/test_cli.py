@@ -94,3 +94,69 @@ def test_train_refuses_bce_and_negatives_on_ratings(capsys):
     assert main(["train", "--loss", "bce", "--negatives", "4",
                  "--metric", "ndcg@x"]) == 2  # fmt: skip
     assert "'ndcg@K'" in capsys.readouterr().err
+
+
+def test_train_plot_writes_png(tmp_path, capsys):
+    """`train --plot PATH`: the training curves as a PNG, in a new folder."""
+    png = tmp_path / "figures" / "curves.png"
+    args = ["train", "--no-progress", "--epochs", "2", "--embedding-dim", "2",
+            "--hidden-dims", "4", "--interaction-dim", "2",
+            "--plot", str(png)]  # fmt: skip
+    assert main(args) == 0
+    assert f"training curves written to {png}" in capsys.readouterr().out
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
+
+
+def test_train_plot_path_checked_before_training(tmp_path, capsys):
+    """An unwritable --plot (a folder) is refused before any training."""
+    assert main(["train", "--no-progress", "--plot", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--plot" in err and "give a file" in err
+
+
+def test_train_plot_without_matplotlib_one_line(monkeypatch, capsys):
+    """Without matplotlib, --plot fails at once with how to install it."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import raises
+    assert main(["train", "--no-progress", "--plot", "curves.png"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "hybridrec_jax[plot]" in err
+
+
+def test_recommend_messages_instead_of_empty_tables(tmp_path, capsys, monkeypatch):
+    """-k 0 and an empty result print a sentence; an unknown item id is not
+    told to try --new-user (which is for users)."""
+    from hybridrec_jax.serve import recommend as recommend_module
+
+    model = tmp_path / "model"
+    assert main(["train", "--no-progress", "--epochs", "1", "--embedding-dim", "2",
+                 "--hidden-dims", "4", "--interaction-dim", "2",
+                 "--save-model", str(model)]) == 0  # fmt: skip
+    capsys.readouterr()
+    recommend = ["recommend", "--model", str(model)]
+    for target in (["--user", "1"], ["--similar-items", "1"],
+                   ["--new-user", "age=25,gender=F,occupation=student"]):  # fmt: skip
+        assert main([*recommend, *target, "-k", "0"]) == 0
+        out = capsys.readouterr().out
+        assert "-k 0 asks for no recommendations" in out and "Empty" not in out
+    real = recommend_module.recommend_user
+    monkeypatch.setattr(recommend_module, "recommend_user",
+                        lambda *a: real(*a).iloc[:0])  # fmt: skip
+    assert main([*recommend, "--user", "1"]) == 0
+    assert capsys.readouterr().out == "no recommendations: user 1 has seen every item\n"
+    assert main([*recommend, "--similar-items", "NOPE"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown item id 'NOPE'" in err and "--new-user" not in err
+    assert main([*recommend, "--user", "NOPE"]) == 2
+    assert "--new-user" in capsys.readouterr().err  # still right for a user
+
+
+def test_missing_data_dir_suggests_a_download_that_works(capsys, monkeypatch):
+    """The suggested `data download` carries the --sha256 it requires."""
+    monkeypatch.delenv("HYBRIDREC_DATA", raising=False)
+    assert main(["train", "--dataset", "ml-1m", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "needs --data-dir" in err
+    assert "hybridrec data download ml-1m --sha256 HEX" in err

@@ -330,3 +330,27 @@ def test_entities_without_training_interactions_have_zero_id_rows(
     never = np.bincount(train.user, minlength=train.n_users) == 0
     for name in ("user", "user_dot", "user_bias"):
         assert not np.any(np.asarray(emb[name])[never])
+
+
+def test_progress_bar_counts_the_epochs_run(tiny_split, tiny_model_cfg, monkeypatch):
+    """With early stopping the bar ends full at the epochs actually run."""
+    import importlib
+
+    # The module, not the function ``hybridrec_jax.train.fit`` it exports.
+    fit_module = importlib.import_module("hybridrec_jax.train.fit")
+
+    bars = []
+
+    class Recorded(fit_module.tqdm):
+        def close(self):
+            bars.append((self.n, self.total))
+            super().close()
+
+    monkeypatch.setattr(fit_module, "tqdm", Recorded)
+    train, _ = tiny_split
+    cfg = TrainConfig(batch_size=32, epochs=30, patience=2, learning_rate=5e-2,
+                      l2_embedding=0.0, validation_fraction=0.2)  # fmt: skip
+    result = fit(train, tiny_model_cfg, cfg, progress=True)
+    run = len(result.history)
+    assert run < 30  # the setup stops early (as in the early-stopping test)
+    assert bars[0] == (run, run)

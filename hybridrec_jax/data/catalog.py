@@ -228,8 +228,9 @@ def prepare_named(
     if data_dir is None:
         raise DataError(
             f"{name} needs --data-dir pointing at the unpacked folder (or "
-            f"$HYBRIDREC_DATA holding it; `hybridrec data download {name}` "
-            "fetches it)"
+            f"$HYBRIDREC_DATA holding it); to fetch it, `hybridrec data download "
+            f"{name} --sha256 HEX` with the archive's SHA-256 from a source you "
+            "trust (none is built in)"
         )
     if not data_dir.is_dir():
         raise DataError("data folder not found", path=str(data_dir))

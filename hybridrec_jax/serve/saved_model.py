@@ -96,10 +96,10 @@ class Recommender:
 def _index(ids: np.ndarray, value, what: str) -> int:
     matches = np.flatnonzero(ids.astype(str) == str(value))
     if matches.size == 0:
+        hint = "; for a new user give --new-user with feature values"
         raise ValueError(
             f"unknown {what} id {value!r}: the model knows {len(ids)} {what}s "
-            f"(e.g. {', '.join(map(str, ids[:3]))}); for a new user give "
-            "--new-user with feature values"
+            f"(e.g. {', '.join(map(str, ids[:3]))})" + (hint if what == "user" else "")
         )
     return int(matches[0])
 

@@ -345,9 +345,10 @@ def fit(
     sign = 1.0 if train_cfg.minimise else -1.0  # early stopping minimises sign * m
     step_seconds, timed, epoch = 0.0, 0, first_epoch - 1
     last_epoch = epoch if finished else train_cfg.epochs
-    bar = tqdm(range(first_epoch, last_epoch + 1), disable=not progress,
+    # Counted by hand: an iterating bar would not count the epoch it breaks in.
+    bar = tqdm(total=last_epoch - first_epoch + 1, disable=not progress,
                unit="epoch")  # fmt: skip
-    for epoch in bar:
+    for epoch in range(first_epoch, last_epoch + 1):
         epoch_start = time.perf_counter()
         data, step_key = epoch_data(epoch)
         order = epoch_order(train_cfg.seed, epoch, epoch_data.n)
@@ -378,8 +379,11 @@ def fit(
         finished = stop or epoch == train_cfg.epochs
         if saver is not None and saver.due(epoch, improved, finished):
             saver.save(epoch, params, opt_state, tracker, stopped_early=stop)
+        bar.update()
         if stop:
+            bar.total = bar.n  # early stopping: the bar ends full, at the epochs run
             break
+    bar.close()
     if tracker.best_epoch == 0:  # no epoch was validated: keep the last
         tracker.best_params, tracker.best_epoch = jax.tree.map(jnp.copy, params), epoch
     result = FitResult(
