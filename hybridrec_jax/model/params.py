@@ -178,7 +178,7 @@ def zero_entity_rows(
     """
     embeddings = dict(params["embeddings"])
     for side, index in (("user", users), ("item", items)):
-        if index is None:
+        if index is None or len(index) == 0:  # nothing to zero: no copy
             continue
         for name in SIDE_TABLES[side]:
             embeddings[name] = embeddings[name].at[jnp.asarray(index)].set(0.0)
