@@ -88,19 +88,26 @@ def _typed_side(table: pd.DataFrame, key: str) -> pd.DataFrame:
     return table.assign(**converted)
 
 
+def split_tokens(value, separator: str) -> list[str] | None:
+    """One multi-valued cell as its tokens: 'sport; games' -> ['games', 'sport'].
+
+    Tokens are trimmed, empty ones dropped and sorted (order is irrelevant); a
+    list is taken as its tokens; a missing or empty cell gives None. The same
+    rule serves training tables and a new user's values at predict time.
+
+    >>> split_tokens(" sport;games; ", ";"), split_tokens("", ";")
+    (['games', 'sport'], None)
+    """
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return sorted({str(v).strip() for v in value} - {""})
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return sorted({t.strip() for t in str(value).split(separator)} - {""}) or None
+
+
 def _as_lists(values: pd.Series, separator: str) -> pd.Series:
-    """'sport; games' -> ['games', 'sport']: tokens trimmed, empty ones dropped,
-    sorted (order is irrelevant); a missing or empty cell -> None."""
-
-    def tokens(value):
-        if isinstance(value, (list, tuple, np.ndarray)):
-            return sorted({str(v).strip() for v in value} - {""})
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            return None
-        found = sorted({t.strip() for t in str(value).split(separator)} - {""})
-        return found or None
-
-    return values.map(tokens).astype(object)
+    """Every cell of a multi-valued column through :func:`split_tokens`."""
+    return values.map(lambda value: split_tokens(value, separator)).astype(object)
 
 
 def infer_feature_specs(

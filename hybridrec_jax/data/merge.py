@@ -20,9 +20,9 @@ from hybridrec_jax.data.prepare import (
     DataError,
     _blank,
     drop_duplicate_interactions,
+    drop_invalid_interactions,
     duplicate_rule,
     index_ids,
-    invalid_reasons,
     to_implicit,
 )
 
@@ -144,21 +144,12 @@ def clean_interactions(
 
     if "timestamp" in table.columns:  # a bad time is an error, never a drop
         table = table.assign(timestamp=parse_times(table))
-    reason, column = invalid_reasons(table, rating_range)
-    bad = reason != ""
-    if bad.any() and invalid == "error":
-        row = int(np.flatnonzero(bad)[0])
-        found = table[column[row]].iloc[row]
-        raise DataError(
-            f"invalid interaction: {reason[row]} (found {found!r}); fix the row "
-            "or let invalid rows be dropped (invalid='drop', no --strict)",
-            **where(table, row, column[row]),
-        )
-    counts = pd.Series(reason[bad]).value_counts(sort=False)
-    for why, count in counts.items():
-        dropped[str(why)] = int(count)
-        report.append(f"dropped {int(count)} rows: {why}")
-    table = table.loc[~bad]
+    table, invalid_counts = drop_invalid_interactions(
+        table, rating_range, invalid=invalid
+    )
+    for why, count in invalid_counts.items():
+        dropped[why] = count
+        report.append(f"dropped {count} rows: {why}")
     table = table.assign(
         user=_ids(table["user"]),
         item=_ids(table["item"]),

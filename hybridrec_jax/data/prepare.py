@@ -199,7 +199,10 @@ def _blank(values: pd.Series) -> np.ndarray:
 
 
 def drop_invalid_interactions(
-    ratings: pd.DataFrame, rating_range: tuple[float, float] | None = None
+    ratings: pd.DataFrame,
+    rating_range: tuple[float, float] | None = None,
+    *,
+    invalid: str = "drop",
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Drop the rows :func:`invalid_reasons` finds invalid, counted by reason.
 
@@ -207,6 +210,11 @@ def drop_invalid_interactions(
         ratings: columns ``user``, ``item``, ``rating``, ...
         rating_range: (low, high) inclusive, in rating points; None checks no
             range.
+        invalid: "drop", or "error" to refuse the first invalid row.
+
+    Raises:
+        DataError: ``invalid="error"`` and an invalid row, naming its file line
+            (or table row) and column.
 
     Returns:
         (kept, dropped): the valid rows (original index) and {reason: rows
@@ -218,10 +226,21 @@ def drop_invalid_interactions(
     >>> len(kept), dropped
     (1, {'missing user or item id': 1, 'rating outside 1..5': 1})
     """
-    reason, _ = invalid_reasons(ratings, rating_range)
-    counts = pd.Series(reason[reason != ""]).value_counts(sort=False)
+    reason, column = invalid_reasons(ratings, rating_range)
+    bad = reason != ""
+    if bad.any() and invalid == "error":
+        from hybridrec_jax.data.checks import where  # checks imports this module
+
+        row = int(np.flatnonzero(bad)[0])
+        found = ratings[column[row]].iloc[row]
+        raise DataError(
+            f"invalid interaction: {reason[row]} (found {found!r}); fix the row "
+            "or let invalid rows be dropped (invalid='drop', no --strict)",
+            **where(ratings, row, column[row]),
+        )
+    counts = pd.Series(reason[bad]).value_counts(sort=False)
     dropped = {str(why): int(n) for why, n in counts.items()}
-    return ratings.loc[reason == ""], dropped
+    return ratings.loc[~bad], dropped
 
 
 def k_core(

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from hybridrec_jax.data.encoders import encode
+from hybridrec_jax.data.generic import split_tokens
 from hybridrec_jax.serve.saved_model import Recommender
 
 
@@ -33,7 +34,7 @@ def _raw_value(feature, value: str, notes: list[str]):
             )
         return number
     if feature.kind == "multihot":
-        tokens = sorted({t.strip() for t in value.split(feature.separator)} - {""})
+        tokens = split_tokens(value, feature.separator) or []
         unseen = [t for t in tokens if t not in feature.categories]
         if unseen:
             notes.append(

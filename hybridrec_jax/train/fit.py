@@ -128,16 +128,16 @@ class _EpochData:
             )  # fmt: skip
             self.n = train.n_interactions
             return
-        pairs = np.unique(np.asarray(train.user, np.int64) * train.n_items + train.item)
-        self.users = jnp.asarray(pairs // train.n_items, jnp.int32)  # distinct
-        self.items = jnp.asarray(pairs % train.n_items, jnp.int32)
+        # The distinct positives, from their sorted keys u * I + i.
         self.sorted_keys = positive_keys(train.user, train.item, train.n_items)
+        self.users = self.sorted_keys // train.n_items  # (P,) int32
+        self.items = self.sorted_keys % train.n_items
         self.cdf = make_cdf(sampling_weights(
             train.item, train.n_items, cfg.sampler,
             exponent=cfg.popularity_exponent, allowed=allowed_items,
         ))  # fmt: skip
         self.build = make_epoch_data(cfg.negatives, cfg.negative_retries)
-        self.n = len(pairs) * (1 + cfg.negatives)
+        self.n = int(self.sorted_keys.shape[0]) * (1 + cfg.negatives)
 
     def __call__(self, epoch: int):
         """(data, dropout key) of epoch ``epoch``."""
