@@ -33,6 +33,8 @@ from hybridrec_jax.experiment import (
     SPLITS,
     format_report,
     load_split,
+    prepare_experiment,
+    require_rating_task,
     run_experiment,
 )
 from hybridrec_jax.plots import plot_history, require_matplotlib
@@ -281,30 +283,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     Raises as :func:`run_experiment`; :func:`main` reports it and returns 2."""
     model_cfg = _config_from_args(args, ModelConfig)
     train_cfg = _config_from_args(args, TrainConfig)
+    require_rating_task(train_cfg)  # before any data is read
     checkpoint = _check_outputs(args)
-    report, result = run_experiment(
-        args.dataset,
-        args.data_dir,
-        args.split,
-        model_cfg,
-        train_cfg,
-        test_fraction=args.test_fraction,
-        progress=not args.no_progress,
-        fold=args.fold,
-        n_folds=args.n_folds,
+    data = prepare_experiment(
+        args.dataset, args.data_dir, args.split, model_cfg, train_cfg.seed,
+        test_fraction=args.test_fraction, fold=args.fold, n_folds=args.n_folds,
         csv=_csv_options(args),
-        checkpoint=checkpoint,
-    )
+    )  # fmt: skip
+    report, result = run_experiment(
+        args.dataset, args.data_dir, args.split, model_cfg, train_cfg,
+        test_fraction=args.test_fraction, progress=not args.no_progress,
+        checkpoint=checkpoint, data=data,
+    )  # fmt: skip
     print("\n".join(report.get("preparation", [])))
     print(format_report(report))
     from hybridrec_jax.serve.saved_model import save_experiment_model
 
     def save(folder):
-        return save_experiment_model(
-            folder, result, model_cfg, train_cfg, args.dataset,
-            args.data_dir, args.split, args.test_fraction, fold=args.fold,
-            n_folds=args.n_folds, csv=_csv_options(args),
-        )  # fmt: skip
+        return save_experiment_model(folder, result, model_cfg, train_cfg, data)
 
     write_outputs(report, args.output_json, args.save_model, save)
     if args.save_model:

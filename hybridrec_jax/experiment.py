@@ -9,6 +9,7 @@ import dataclasses
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -137,6 +138,54 @@ def load_split(
     return train, test
 
 
+def require_rating_task(train_cfg: TrainConfig) -> None:
+    """Refuse a configuration the main job cannot report on (before any data).
+
+    Raises:
+        ValueError: ``loss`` other than "mse" or ``negatives`` > 0.
+    """
+    if train_cfg.negatives or train_cfg.loss != "mse":
+        raise ValueError(
+            "the main job trains on ratings with loss='mse' and reports RMSE; "
+            f"loss={train_cfg.loss!r}, negatives={train_cfg.negatives} asks for "
+            "implicit feedback, which hybridrec_jax.fit trains with "
+            "TrainConfig(loss='bce', negatives=k) and evaluate_full_ranking "
+            "scores (see benchmarks/ranking.py): drop --loss and --negatives"
+        )
+
+
+class ExperimentData(NamedTuple):
+    """What the main job trains and tests on, and what it fitted to get there."""
+
+    train: Dataset
+    test: Dataset
+    preparation: Preparation  # the encoders fitted on the training rows
+
+
+def prepare_experiment(
+    dataset: str = "synthetic",
+    data_dir: str | Path | None = None,
+    split: str = "random",
+    model_cfg: ModelConfig = ModelConfig(),
+    seed: int = 0,
+    *,
+    test_fraction: float = 0.2,
+    synthetic: SyntheticConfig | None = None,
+    **split_options,
+) -> ExperimentData:
+    """:func:`prepare_split`, then the interaction features of
+    ``model_cfg.interaction_dim``, fitted on the training rows only (the test
+    rows share the tables). Prepared once, used to train, test and save.
+
+    Args and Raises as :func:`prepare_split` (``seed`` also seeds the features).
+    """
+    train, test, preparation = prepare_split(
+        dataset, data_dir, split, test_fraction, seed, synthetic, **split_options
+    )
+    train, test = add_spectral_features(train, (test,), model_cfg.interaction_dim, seed)
+    return ExperimentData(train, test, preparation)
+
+
 def device_name() -> str:
     """'cpu', or the accelerator's kind, e.g. 'gpu: NVIDIA H100 80GB HBM3'."""
     device = jax.devices()[0]
@@ -157,6 +206,7 @@ def run_experiment(
     progress: bool = False,
     synthetic: SyntheticConfig | None = None,
     checkpoint: CheckpointConfig | None = None,
+    data: ExperimentData | None = None,
     **split_options,
 ) -> tuple[dict, FitResult]:
     """Train the hybrid model and two baselines; return the report and the fit.
@@ -175,6 +225,8 @@ def run_experiment(
             negatives).
         progress: show a progress bar over epochs.
         checkpoint: checkpoints and resume (``fit``'s ``checkpoint``).
+        data: the :func:`prepare_experiment` of these arguments, if already
+            prepared (the CLI keeps it to save the model).
         split_options: passed to :func:`prepare_split` (fold, n_folds, csv,
             preparation options).
 
@@ -194,23 +246,14 @@ def run_experiment(
             or the model stayed worse than the global mean.
     """
     require_float32()  # before the data is loaded
-    if train_cfg.negatives or train_cfg.loss != "mse":
-        raise ValueError(
-            "the main job trains on ratings with loss='mse' and reports RMSE; "
-            f"loss={train_cfg.loss!r}, negatives={train_cfg.negatives} asks for "
-            "implicit feedback, which hybridrec_jax.fit trains with "
-            "TrainConfig(loss='bce', negatives=k) and evaluate_full_ranking "
-            "scores (see benchmarks/ranking.py): drop --loss and --negatives"
-        )
+    require_rating_task(train_cfg)
     start = time.perf_counter()
-    train, test = load_split(
-        dataset, data_dir, split, test_fraction, train_cfg.seed, synthetic,
-        **split_options,
-    )  # fmt: skip
-    # Fitted on the training interactions only; the test set shares the tables.
-    train, test = add_spectral_features(
-        train, (test,), model_cfg.interaction_dim, train_cfg.seed
-    )
+    if data is None:
+        data = prepare_experiment(
+            dataset, data_dir, split, model_cfg, train_cfg.seed,
+            test_fraction=test_fraction, synthetic=synthetic, **split_options,
+        )  # fmt: skip
+    train, test = data.train, data.test
     load_seconds = time.perf_counter() - start
     result = fit(train, model_cfg, train_cfg, progress=progress, checkpoint=checkpoint)
     metrics = evaluate_ratings(result.params, model_cfg, test)

@@ -33,7 +33,7 @@ from hybridrec_jax import (
 )
 from hybridrec_jax.cli import main
 from hybridrec_jax.data import random_split
-from hybridrec_jax.experiment import load_split
+from hybridrec_jax.experiment import load_split, prepare_experiment
 from hybridrec_jax.serve.atomic import TMP_PREFIX
 from hybridrec_jax.serve.checkpoint import CheckpointError, load_checkpoint
 from hybridrec_jax.serve.saved_model import (
@@ -441,8 +441,8 @@ def test_saved_model_never_recommends_an_item_rated_anywhere(tmp_path):
     params = init_params(jax.random.key(0), model_cfg, train.n_users, train.n_items,
                          f_u, f_i)  # fmt: skip
     result = SimpleNamespace(params=params, best_epoch=1)  # what is saved of a fit
-    save_experiment_model(tmp_path, result, model_cfg, train_cfg, "synthetic",
-                          synthetic=tiny)  # fmt: skip
+    data = prepare_experiment(model_cfg=model_cfg, seed=train_cfg.seed, synthetic=tiny)
+    save_experiment_model(tmp_path, result, model_cfg, train_cfg, data)
     rec = load_recommender(tmp_path)
     for u in range(train.n_users):
         seen = rec.seen_items[rec.seen_offsets[u] : rec.seen_offsets[u + 1]]

@@ -25,7 +25,7 @@ from hybridrec_jax import (
 )
 from hybridrec_jax.data import prepare_synthetic
 from hybridrec_jax.evaluate import device_features, predict, rating_metrics
-from hybridrec_jax.experiment import load_split, run_experiment
+from hybridrec_jax.experiment import load_split, prepare_experiment, run_experiment
 from hybridrec_jax.model import with_new_entities
 from hybridrec_jax.serve import (
     item_representations,
@@ -266,8 +266,8 @@ def test_experiment_model_saves_the_best_parameters(tmp_path):
     train_cfg = TrainConfig.tiny().replace(epochs=4, patience=0)
     report, result = run_experiment(model_cfg=CFG, train_cfg=train_cfg,
                                     synthetic=tiny)  # fmt: skip
-    save_experiment_model(tmp_path, result, CFG, train_cfg, "synthetic",
-                          synthetic=tiny)  # fmt: skip
+    data = prepare_experiment(model_cfg=CFG, seed=train_cfg.seed, synthetic=tiny)
+    save_experiment_model(tmp_path, result, CFG, train_cfg, data)
     # The best epoch is not the last, so saving the last parameters would fail.
     assert result.best_epoch < result.state.epoch
     ckpt = load_checkpoint(tmp_path)

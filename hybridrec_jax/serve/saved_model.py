@@ -338,21 +338,16 @@ def save_experiment_model(
     result,
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
-    dataset: str,
-    data_dir=None,
-    split: str = "random",
-    test_fraction: float = 0.2,
-    **split_options,
+    data,
 ) -> Path:
     """Save what ``run_experiment`` trained (``hybridrec train --save-model``).
 
-    The training split is rebuilt exactly as the experiment built it (seeded
-    split, content encoders fitted on the training rows, then the interaction
-    features fitted on them), so a new user's raw values are encoded as the
-    training users' were. Every (user, item) of the data set, train and test
-    rows alike, is recorded as seen, so ``recommend`` never offers a user an
-    item they rated anywhere in the data. The saved parameters are
-    ``result.params``, the best
+    ``data`` is the ``experiment.ExperimentData`` it trained on: the training
+    split with its interaction features and the content encoders fitted on the
+    training rows, so a new user's raw values are encoded as the training
+    users' were. Every (user, item) of the data set, train and test rows alike,
+    is recorded as seen, so ``recommend`` never offers a user an item they rated
+    anywhere in the data. The saved parameters are ``result.params``, the best
     by the validation metric, with ``result.best_epoch``; the optimiser state
     is not saved (it belongs to ``result.state``, the last epoch's parameters:
     resume training from ``result.state`` and ``checkpoint.save_checkpoint``).
@@ -361,21 +356,12 @@ def save_experiment_model(
         directory: the folder to write.
         result: the ``train.FitResult`` of ``run_experiment``.
         model_cfg, train_cfg: the configurations it was trained with.
-        dataset, data_dir, split, test_fraction, split_options: the arguments
-            it was given (``experiment.prepare_split``).
+        data: ``experiment.prepare_experiment`` of the same arguments.
 
     Returns:
         The folder's path.
     """
-    from hybridrec_jax.data.interactions import add_spectral_features
-    from hybridrec_jax.experiment import prepare_split
-
-    train, test, preparation = prepare_split(
-        dataset, data_dir, split, test_fraction, train_cfg.seed, **split_options
-    )
-    (train,) = add_spectral_features(
-        train, (), model_cfg.interaction_dim, train_cfg.seed
-    )
+    train, test, preparation = data
     seen = tuple(np.concatenate([a, b]) for a, b in
                  ((train.user, test.user), (train.item, test.item)))  # fmt: skip
     return save_model(
