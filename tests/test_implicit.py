@@ -230,3 +230,48 @@ def test_neumf_from_pretrained_accepts_a_content_mlp():
     np.testing.assert_allclose(
         forward(neumf, neumf_cfg, users, items, features), expected, rtol=1e-5
     )
+
+
+@pytest.mark.parametrize("metric", ["hr@0", "ndcg@0", "hr@", "hr@-1"])
+def test_a_cutoff_must_be_a_positive_whole_number(metric):
+    with pytest.raises(ValueError, match="not a validation metric"):
+        TrainConfig(loss="bce", negatives=1, metric=metric)
+
+
+def test_negatives_are_drawn_only_from_the_allowed_items(implicit_data):
+    """fit(allowed_items=...) keeps the other items (e.g. cold ones) out of the
+    sampled negatives: every epoch's 0-labelled rows are allowed items."""
+    import sys
+
+    fit_module = sys.modules["hybridrec_jax.train.fit"]
+
+    allowed = np.ones(implicit_data.n_items, bool)
+    allowed[::2] = False
+    drawn = []
+    build = fit_module.make_epoch_data
+
+    def recording(n_negatives, n_retries=3):
+        inner = build(n_negatives, n_retries)
+
+        def wrapped(*args):
+            users, items, targets = inner(*args)
+            drawn.append(np.asarray(items)[np.asarray(targets) == 0])
+            return users, items, targets
+
+        return wrapped
+
+    fit_module.make_epoch_data = recording
+    try:
+        fit(implicit_data, SMALL["mf"], TRAIN.replace(epochs=2),
+            allowed_items=allowed)  # fmt: skip
+    finally:
+        fit_module.make_epoch_data = build
+    assert len(drawn) == 2 and all(allowed[items].all() for items in drawn)
+
+
+def test_no_validation_split_when_the_fraction_is_zero(implicit_data):
+    """validation_fraction=0 holds nothing out, for implicit feedback too."""
+    result = fit(implicit_data, SMALL["mf"], TRAIN.replace(epochs=1))
+    pairs = np.unique(implicit_data.user * implicit_data.n_items + implicit_data.item)
+    assert result.n_train == len(pairs) * (1 + TRAIN.negatives)
+    assert np.isnan(result.best_metric) and "val_hr@10" not in result.history[0]

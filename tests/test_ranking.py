@@ -286,3 +286,32 @@ def test_sampled_negatives_are_unseen():
     assert not set(negatives[0]) & {1, 2, 3}
     assert not set(negatives[1]) & {0, 4}
     assert all(len(set(row)) == 5 for row in negatives)
+
+
+def test_cold_start_protocol_zeroes_the_cold_rows_and_ranks_only_cold_items(
+    tiny_model,
+):
+    """evaluate_cold_start = full ranking on the parameters with the cold items'
+    id rows zeroed, with the cold items as the only candidates."""
+    from hybridrec_jax import evaluate_cold_start, zero_entity_rows
+
+    params, cfg, features, rng = tiny_model
+    cold = np.zeros(13, bool)
+    cold[[1, 4, 7, 9]] = True
+    # Untrained rows that would reorder the cold items if they were not zeroed.
+    bias = params["embeddings"]["item_bias"].at[np.flatnonzero(cold)].set(
+        jnp.array([-5.0, 5.0, -3.0, 3.0]))  # fmt: skip
+    params = {**params, "embeddings": {**params["embeddings"], "item_bias": bias}}
+    train = (np.repeat(np.arange(9), 2), rng.choice(np.flatnonzero(~cold), 18))
+    test = (np.array([0, 2, 5, 5, 8]), np.array([1, 4, 7, 9, 1]))
+    got = evaluate_cold_start(params, cfg, features, train, test, cold_items=cold,
+                              ks=(2,))  # fmt: skip
+    zeroed = zero_entity_rows(params, items=np.flatnonzero(cold))
+    expected = evaluate_full_ranking(zeroed, cfg, features, train, test, ks=(2,),
+                                     allowed_items=cold)  # fmt: skip
+    assert got == pytest.approx(expected)
+    unrestricted = evaluate_full_ranking(zeroed, cfg, features, train, test, ks=(2,))
+    assert got["auc"] != pytest.approx(unrestricted["auc"])  # the restriction matters
+    not_zeroed = evaluate_full_ranking(params, cfg, features, train, test, ks=(2,),
+                                       allowed_items=cold)  # fmt: skip
+    assert got["auc"] != pytest.approx(not_zeroed["auc"])  # so does the zeroing
