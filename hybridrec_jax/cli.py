@@ -66,6 +66,12 @@ _CHOICES = {
 }  # fmt: skip
 
 
+_NOTES = {
+    "metric": "; '' picks rmse for --loss mse, hr@10 for --loss bce",
+    "momentum": "; --optimizer sgd only",
+}
+
+
 def _add_config_flags(parser: argparse.ArgumentParser, config_class) -> None:
     """One ``--field-name`` flag per dataclass field, typed from its annotation."""
     hints = typing.get_type_hints(config_class)
@@ -73,6 +79,7 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_class) -> None:
         flag = "--" + f.name.replace("_", "-")
         kind = hints[f.name]
         help_text = f"{config_class.__name__}.{f.name} (default: {f.default!r})"
+        help_text += _NOTES.get(f.name, "")
         if kind is bool:
             parser.add_argument(
                 flag, dest=f.name, default=None,
@@ -112,8 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
     )
     _add_data_flags(train)
-    train.add_argument("--output-json", type=Path, default=None)
-    train.add_argument("--no-progress", action="store_true")
+    train.add_argument(
+        "--output-json",
+        type=Path,
+        default=None,
+        help="also write the report (figures, configs, history) as JSON",
+    )
+    train.add_argument(
+        "--no-progress", action="store_true", help="no progress bar over epochs"
+    )
     train.add_argument(
         "--plot", type=Path, default=None, metavar="PNG",
         help="write the training curves (train loss, validation metric per "
@@ -185,14 +199,25 @@ def _add_data_flags(parser: argparse.ArgumentParser, positional: bool = False):
     if positional:
         parser.add_argument("dataset", choices=DATASETS)
     else:
-        parser.add_argument("--dataset", choices=DATASETS, default="synthetic")
+        parser.add_argument(
+            "--dataset",
+            choices=DATASETS,
+            default="synthetic",
+            help="built-in synthetic data (offline), a MovieLens "
+            "release (--data-dir) or your own table (csv)",
+        )
     parser.add_argument(
         "--data-dir", type=Path, default=None,
         help="folder of the unpacked data set (ml-100k: u.data, u.user, u.item; "
         "ml-1m: users.dat, movies.dat, ratings.dat or a ratings CSV; CSV "
         "releases: ratings.csv, movies.csv); csv: a ratings file or its folder",
     )  # fmt: skip
-    parser.add_argument("--split", choices=SPLITS, default="random")
+    parser.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="random",
+        help="u1..u5, ua, ub: the ML-100K folds only",
+    )
     parser.add_argument(
         "--test-fraction", type=float, default=0.2,
         help="for the random, time and cold-start splits",
