@@ -77,7 +77,8 @@ def time_variant(data, model_cfg, train_cfg, repeats: int) -> dict:
         jnp.asarray(data.rating[rows], jnp.float32),
         jnp.ones(len(rows), jnp.float32),
     )
-    optimizer = make_optimizer(train_cfg)
+    # The hand-written step follows the paper's dense update of the whole pytree.
+    optimizer = make_optimizer(train_cfg.replace(embedding_updates="dense"))
     opt_state = optimizer.init(params)
     steps = {
         "autodiff": jax.jit(make_train_step(model_cfg, train_cfg, optimizer)),

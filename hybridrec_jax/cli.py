@@ -18,6 +18,7 @@ from pathlib import Path
 
 from hybridrec_jax.config import (
     ACTIVATIONS,
+    EMBEDDING_UPDATES,
     LOSSES,
     OPTIMIZERS,
     SAMPLERS,
@@ -62,13 +63,14 @@ def _parse_ints(text: str) -> tuple[int, ...]:
 # The allowed values of the config fields that take one of a few names.
 _CHOICES = {
     "activation": ACTIVATIONS, "optimizer": OPTIMIZERS, "loss": LOSSES,
-    "sampler": SAMPLERS,
+    "sampler": SAMPLERS, "embedding_updates": EMBEDDING_UPDATES,
 }  # fmt: skip
 
 
 _NOTES = {
     "metric": "; '' picks rmse for --loss mse, hr@10 for --loss bce",
     "momentum": "; --optimizer sgd only",
+    "embedding_updates": "; row_sparse: only the id rows a batch touches",
 }
 
 

@@ -10,7 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "identity")
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "sgd", "adagrad")
+EMBEDDING_UPDATES = ("row_sparse", "dense")
 LOSSES = ("mse", "bce")
 SAMPLERS = ("uniform", "popularity")
 
@@ -117,7 +118,12 @@ class TrainConfig:
 
     Attributes:
         loss: "mse" for ratings, "bce" (from logits) for 0/1 targets.
-        optimizer: "adam" or "sgd" (optax; "sgd" takes ``momentum``).
+        optimizer: "adam", "sgd" (with ``momentum``) or "adagrad" (optax for the
+            dense parameters; see ``embedding_updates`` for the id tables).
+        embedding_updates: "row_sparse" updates only the id-table rows a batch
+            touches, with the row rule of ``optimizer`` (Adam: lazy Adam; see
+            ``train.sparse``), so a step's cost does not grow with the numbers
+            of users and items; "dense" hands the whole pytree to optax.
         learning_rate: eta in theta <- theta - eta * update.
         momentum: SGD momentum (0 gives the paper's plain SGD).
         l2_embedding: lambda_e on the embedding rows and biases *in the batch*,
@@ -142,6 +148,7 @@ class TrainConfig:
 
     loss: str = "mse"
     optimizer: str = "adam"
+    embedding_updates: str = "row_sparse"
     learning_rate: float = 2e-3
     momentum: float = 0.9
     l2_embedding: float = 0.1
@@ -164,6 +171,11 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
                 f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"
+            )
+        if self.embedding_updates not in EMBEDDING_UPDATES:
+            raise ValueError(
+                f"embedding_updates must be one of {EMBEDDING_UPDATES}, got "
+                f"{self.embedding_updates!r}"
             )
         if self.batch_size <= 0 or self.epochs <= 0:
             raise ValueError("batch_size and epochs must be positive")

@@ -421,7 +421,7 @@ def test_help_lists_choices_and_each_default_once():
     text = train.format_help()
     assert "{impute,drop,error}" in text and "{last,mean,average}" in text
     assert "--activation {relu,sigmoid,tanh,identity}" in text
-    assert "--optimizer {adam,sgd}" in text and "(default: )" not in text
+    assert "--optimizer {adam,sgd,adagrad}" in text and "(default: )" not in text
     for block in re.split(r"\n  (?=-)", text):
         assert block.count("(default:") <= 1, block
     for flag in ("--encoding", "--multi-sep", "--numeric-ids", "--user-key",

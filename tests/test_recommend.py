@@ -263,7 +263,8 @@ def test_experiment_model_saves_the_best_parameters(tmp_path):
     """``save_experiment_model`` keeps ``FitResult.params`` (the best) and its
     epoch; the saved model reproduces the reported test RMSE."""
     tiny = SyntheticConfig.tiny()
-    train_cfg = TrainConfig.tiny().replace(epochs=4, patience=0)
+    # A large step overfits after a few epochs: the best epoch is not the last.
+    train_cfg = TrainConfig.tiny().replace(epochs=6, patience=0, learning_rate=0.03)
     report, result = run_experiment(model_cfg=CFG, train_cfg=train_cfg,
                                     synthetic=tiny)  # fmt: skip
     data = prepare_experiment(model_cfg=CFG, seed=train_cfg.seed, synthetic=tiny)

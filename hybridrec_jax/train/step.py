@@ -35,17 +35,19 @@ from hybridrec_jax.losses import (
 from hybridrec_jax.model import (
     Features,
     Params,
+    Rows,
     dense_weights_penalty,
     embedding_rows,
     embedding_rows_penalty,
     forward,
 )
+from hybridrec_jax.train.sparse import RowSparseOptimizer, apply_row_updates
 
 #: The per-element loss l(y, output) of each ``TrainConfig.loss`` (losses.py).
 LOSS_FUNCTIONS = {"mse": squared_error, "bce": sigmoid_binary_cross_entropy}
 #: The TrainConfig fields the compiled step depends on.
 STEP_FIELDS = ("loss", "optimizer", "learning_rate", "momentum", "l2_embedding",
-               "l2_dense", "batch_size")  # fmt: skip
+               "l2_dense", "batch_size", "embedding_updates")  # fmt: skip
 
 
 class Batch(NamedTuple):
@@ -74,6 +76,7 @@ def objective(
     batch: Batch,
     features: Features,
     dropout_key: jax.Array | None = None,
+    rows: Rows | None = None,
 ) -> jax.Array:
     """J(theta) of the module docstring for one batch, a float32 scalar.
 
@@ -85,8 +88,12 @@ def objective(
         batch: B interactions (:class:`Batch`).
         features: {"user": (U, F_u), "item": (I, F_i)} float32.
         dropout_key: switches dropout on (training) when given.
+        rows: the batch's id rows (``model.embedding_rows``) if already
+            gathered: the row-sparse step differentiates J with respect to
+            them instead of the tables.
     """
-    rows = embedding_rows(params, batch.users, batch.items)  # shared by both terms
+    if rows is None:  # gathered once, shared by the forward pass and the penalty
+        rows = embedding_rows(params, batch.users, batch.items)
     output = forward(
         params, model_cfg, batch.users, batch.items, features, dropout_key, rows
     )
@@ -100,16 +107,32 @@ def objective(
     return loss
 
 
-@functools.lru_cache(maxsize=64)
-def _optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
+def _optax(cfg: TrainConfig) -> optax.GradientTransformation:
     if cfg.optimizer == "adam":
         return optax.adam(cfg.learning_rate)
+    if cfg.optimizer == "adagrad":
+        return optax.adagrad(cfg.learning_rate)
     return optax.sgd(cfg.learning_rate, momentum=cfg.momentum or None)
 
 
-def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
-    """optax.adam(eta) or optax.sgd(eta, momentum) (momentum 0: the paper's SGD).
+@functools.lru_cache(maxsize=64)
+def _optimizer(cfg: TrainConfig):
+    if cfg.embedding_updates == "dense":
+        return _optax(cfg)
+    momentum = cfg.momentum if cfg.optimizer == "sgd" else 0.0
+    return RowSparseOptimizer(_optax(cfg), cfg.optimizer, cfg.learning_rate, momentum)
 
+
+def make_optimizer(
+    cfg: TrainConfig,
+) -> optax.GradientTransformation | RowSparseOptimizer:
+    """The optimiser of ``cfg.optimizer``: optax.adam(eta), optax.adagrad(eta) or
+    optax.sgd(eta, momentum) (momentum 0: the paper's SGD).
+
+    With ``cfg.embedding_updates="dense"`` that optax transformation updates the
+    whole pytree; with "row_sparse" (the default) it updates ``params["dense"]``
+    and the id tables get the matching row rule of ``train.sparse`` (Adam: lazy
+    Adam), so a step costs the same whatever the number of users and items.
     The same object for every configuration with the same :func:`step_config`,
     so that the compiled epoch that closes over it is reused.
     """
@@ -134,6 +157,8 @@ def make_train_step(
             ones of ``paper.hand_optim``, same signature).
     """
     use_dropout = model_cfg.dropout > 0
+    if isinstance(optimizer, RowSparseOptimizer):
+        return _row_sparse_step(model_cfg, train_cfg, optimizer)
 
     def step(params, opt_state, batch: Batch, features: Features, key):
         loss, grads = jax.value_and_grad(objective)(
@@ -141,6 +166,42 @@ def make_train_step(
         )
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
+
+    return step
+
+
+def _row_sparse_step(model_cfg, train_cfg, optimizer: RowSparseOptimizer):
+    """The step of :func:`make_train_step` for a :class:`RowSparseOptimizer`.
+
+    J is differentiated with respect to the dense parameters and the gathered
+    rows (B, ...) of the id tables, never the tables: no table-shaped gradient
+    exists, and ``train.sparse.apply_row_updates`` writes the touched rows.
+    """
+    use_dropout = model_cfg.dropout > 0
+
+    def step(params, opt_state, batch: Batch, features: Features, key):
+        embeddings = params["embeddings"]
+
+        def objective_of(dense, rows):
+            return objective(
+                {"embeddings": embeddings, "dense": dense}, model_cfg, train_cfg,
+                batch, features, key if use_dropout else None, rows,
+            )  # fmt: skip
+
+        rows = embedding_rows(params, batch.users, batch.items)
+        loss, (dense_grads, row_grads) = jax.value_and_grad(
+            objective_of, argnums=(0, 1)
+        )(params["dense"], rows)
+        updates, dense_state = optimizer.dense.update(
+            dense_grads, opt_state["dense"], params["dense"]
+        )
+        embeddings, row_state = apply_row_updates(
+            optimizer, embeddings, opt_state["rows"], row_grads,
+            {"user": batch.users, "item": batch.items}, batch.mask,
+        )  # fmt: skip
+        params = {"embeddings": embeddings,
+                  "dense": optax.apply_updates(params["dense"], updates)}  # fmt: skip
+        return params, {"dense": dense_state, "rows": row_state}, loss
 
     return step
 
