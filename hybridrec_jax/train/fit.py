@@ -372,8 +372,8 @@ def fit(
         bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k != "epoch"})
         check_progress(tracker.history, train_cfg, baseline)
         stop, improved = False, False
-        if validation is None or validating:
-            score = sign * record[f"val_{train_cfg.metric}"] if validating else -epoch
+        if validating:  # without validation the last epoch is the best: no copy
+            score = sign * record[f"val_{train_cfg.metric}"]
             stop = tracker.update(epoch, score, params, train_cfg.patience)
             improved = tracker.best_epoch == epoch
         finished = stop or epoch == train_cfg.epochs
@@ -385,7 +385,7 @@ def fit(
             break
     bar.close()
     if tracker.best_epoch == 0:  # no epoch was validated: keep the last
-        tracker.best_params, tracker.best_epoch = jax.tree.map(jnp.copy, params), epoch
+        tracker.best_params, tracker.best_epoch = params, epoch
     result = FitResult(
         params=zero_entity_rows(tracker.best_params, *untrained),
         state=TrainingState(params, opt_state, epoch),
