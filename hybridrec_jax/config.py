@@ -144,6 +144,9 @@ class TrainConfig:
         metric: the validation metric early stopping watches ("" picks
             "rmse" for mse, "hr@10" for bce; see :func:`check_metric`).
         eval_every: validate every this many epochs.
+        devices: train on a mesh of this many devices (``model.sharding``:
+            batches split across them, id tables sharded by rows); 1 trains
+            on the default device, 0 on every device JAX sees.
     """
 
     loss: str = "mse"
@@ -164,6 +167,7 @@ class TrainConfig:
     negative_retries: int = 3
     metric: str = ""
     eval_every: int = 1
+    devices: int = 1
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -188,6 +192,10 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        if self.devices < 0:
+            raise ValueError(
+                f"devices must be >= 0 (0: every device), got {self.devices}"
+            )
         if self.negatives < 0 or self.eval_every < 1 or self.negative_retries < 0:
             raise ValueError(
                 "negatives and negative_retries must be >= 0, eval_every >= 1"

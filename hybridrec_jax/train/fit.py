@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
 from hybridrec_jax.config import ModelConfig, TrainConfig
@@ -42,6 +43,13 @@ from hybridrec_jax.data.splits import leave_one_out, random_split
 from hybridrec_jax.evaluate.protocols import evaluate_full_ranking, evaluate_ratings
 from hybridrec_jax.evaluate.scoring import device_features
 from hybridrec_jax.model import Params, init_params, zero_entity_rows
+from hybridrec_jax.model.sharding import (
+    make_mesh,
+    pad_rows,
+    replicated,
+    shard,
+    unpad_rows,
+)
 from hybridrec_jax.train.checkpoints import (
     CheckpointConfig,
     Tracker,
@@ -249,6 +257,7 @@ def fit(
     on_epoch=None,
     progress: bool = False,
     checkpoint: CheckpointConfig | None = None,
+    mesh: Mesh | None = None,
 ) -> FitResult:
     """Train on ``train``; stop early on the validation metric, keep the best params.
 
@@ -278,6 +287,10 @@ def fit(
             ``checkpoint.resume``, continue from the newest one: the result is
             that of the uninterrupted run (``train.checkpoints``). A run that stopped
             early (or has no epochs left) returns its result without training.
+        mesh: train on this device mesh (a ``data`` axis; ``model.sharding``)
+            instead of the one of ``train_cfg.devices``. Batches are split
+            across its devices, the id and content tables sharded by rows; the
+            returned parameters have U and I rows, as on one device.
 
     Returns:
         A :class:`FitResult`. The caller's ``params``/``state`` arrays are
@@ -286,7 +299,8 @@ def fit(
     Raises:
         ValueError: ``params`` and ``state`` together; a state with no epochs
             left; ``loss="bce"`` on targets that are not 0/1 without negatives;
-            JAX_ENABLE_X64 set.
+            JAX_ENABLE_X64 set; a batch size that is not a multiple of the
+            number of devices.
         TypeError: (users, items) validation pairs for ratings.
         TrainingDiverged: a batch loss became NaN or infinite, the training
             loss exploded, or the model stayed worse than the global mean
@@ -295,6 +309,12 @@ def fit(
             or the folder holds checkpoints and ``checkpoint.resume`` is off.
     """
     require_float32()
+    mesh = mesh if mesh is not None else make_mesh(train_cfg.devices)
+    if mesh is not None and train_cfg.batch_size % mesh.size:
+        raise ValueError(
+            f"batch_size={train_cfg.batch_size} must be a multiple of the "
+            f"{mesh.size} devices of the mesh, which each take an equal share"
+        )
     if params is not None and state is not None:
         raise ValueError("pass params (a warm start) or state (a resume), not both")
     first_epoch = 1 if state is None else state.epoch + 1
@@ -340,7 +360,16 @@ def fit(
             first_epoch, finished = done + 1, stopped or done >= train_cfg.epochs
     # Copies: the epoch donates its inputs, and the caller keeps theirs.
     params, opt_state = jax.tree.map(jnp.array, (params, opt_state))
-    epoch_fn = make_train_epoch(model_cfg, train_cfg, optimizer)
+    train_features = features
+    if mesh is not None:  # rows padded to a multiple of the devices, then sharded
+        params, opt_state, train_features = shard(
+            pad_rows((params, opt_state, features), mesh.size), mesh
+        )
+
+    def view(tree):  # what the world outside the loop sees: U and I rows
+        return tree if mesh is None else unpad_rows(tree, train.n_users, train.n_items)
+
+    epoch_fn = make_train_epoch(model_cfg, train_cfg, optimizer, mesh)
     baseline = _baseline_rmse(train, validation) if train_cfg.loss == "mse" else None
     sign = 1.0 if train_cfg.minimise else -1.0  # early stopping minimises sign * m
     step_seconds, timed, epoch = 0.0, 0, first_epoch - 1
@@ -352,8 +381,10 @@ def fit(
         epoch_start = time.perf_counter()
         data, step_key = epoch_data(epoch)
         order = epoch_order(train_cfg.seed, epoch, epoch_data.n)
+        if mesh is not None:  # every device reads its batch rows from a copy
+            data, order = jax.device_put((data, order), replicated(mesh))
         params, opt_state, losses = epoch_fn(
-            params, opt_state, data, features, order, step_key
+            params, opt_state, data, train_features, order, step_key
         )
         losses = np.asarray(losses)  # one sync per epoch
         seconds = time.perf_counter() - epoch_start
@@ -364,31 +395,32 @@ def fit(
                   "seconds": seconds}  # fmt: skip
         validating = validation is not None and epoch % train_cfg.eval_every == 0
         if validating:
-            record.update(validate(params, model_cfg, train_cfg, features, train,
-                                   validation, allowed_items))  # fmt: skip
+            record.update(validate(view(params), model_cfg, train_cfg, features,
+                                   train, validation, allowed_items))  # fmt: skip
         if on_epoch is not None:
-            record.update(on_epoch(epoch, params))
+            record.update(on_epoch(epoch, view(params)))
         tracker.history.append(record)
         bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k != "epoch"})
         check_progress(tracker.history, train_cfg, baseline)
         stop, improved = False, False
         if validating:  # without validation the last epoch is the best: no copy
             score = sign * record[f"val_{train_cfg.metric}"]
-            stop = tracker.update(epoch, score, params, train_cfg.patience)
+            stop = tracker.update(epoch, score, view(params), train_cfg.patience)
             improved = tracker.best_epoch == epoch
         finished = stop or epoch == train_cfg.epochs
         if saver is not None and saver.due(epoch, improved, finished):
-            saver.save(epoch, params, opt_state, tracker, stopped_early=stop)
+            saver.save(epoch, view(params), view(opt_state), tracker,
+                       stopped_early=stop)  # fmt: skip
         bar.update()
         if stop:
             bar.total = bar.n  # early stopping: the bar ends full, at the epochs run
             break
     bar.close()
     if tracker.best_epoch == 0:  # no epoch was validated: keep the last
-        tracker.best_params, tracker.best_epoch = params, epoch
+        tracker.best_params, tracker.best_epoch = view(params), epoch
     result = FitResult(
         params=zero_entity_rows(tracker.best_params, *untrained),
-        state=TrainingState(params, opt_state, epoch),
+        state=TrainingState(view(params), view(opt_state), epoch),
         history=tracker.history,
         best_epoch=tracker.best_epoch,
         metric=train_cfg.metric,

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh
 
 from hybridrec_jax.config import ModelConfig, TrainConfig
 from hybridrec_jax.losses import (
@@ -41,6 +42,7 @@ from hybridrec_jax.model import (
     embedding_rows_penalty,
     forward,
 )
+from hybridrec_jax.model.sharding import batch_sharding
 from hybridrec_jax.train.sparse import RowSparseOptimizer, apply_row_updates
 
 #: The per-element loss l(y, output) of each ``TrainConfig.loss`` (losses.py).
@@ -252,6 +254,7 @@ def make_train_epoch(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
     optimizer: optax.GradientTransformation | None = None,
+    mesh: Mesh | None = None,
 ):
     """The scanned epoch, jit-compiled, params and optimiser state donated:
 
@@ -268,15 +271,18 @@ def make_train_epoch(
         model_cfg: the network.
         train_cfg: the objective and batch size.
         optimizer: defaults to :func:`make_optimizer`. The function is cached
-            per (model_cfg, :func:`step_config`, optimizer), so equal
+            per (model_cfg, :func:`step_config`, optimizer, mesh), so equal
             configurations share one compile.
+        mesh: split every batch across the mesh's ``data`` axis (the
+            parameters and tables are placed by ``model.sharding.shard``);
+            None runs on one device.
     """
     optimizer = optimizer or make_optimizer(train_cfg)
-    return _train_epoch(model_cfg, step_config(train_cfg), optimizer)
+    return _train_epoch(model_cfg, step_config(train_cfg), optimizer, mesh)
 
 
 @functools.lru_cache(maxsize=64)
-def _train_epoch(model_cfg, train_cfg, optimizer):
+def _train_epoch(model_cfg, train_cfg, optimizer, mesh):
     step = make_train_step(model_cfg, train_cfg, optimizer)
 
     def epoch(params, opt_state, data, features, order, key):
@@ -290,6 +296,8 @@ def _train_epoch(model_cfg, train_cfg, optimizer):
             batch = Batch(
                 users[batch_rows], items[batch_rows], targets[batch_rows], batch_mask
             )
+            if mesh is not None:  # data parallel: each device a slice of the batch
+                batch = jax.lax.with_sharding_constraint(batch, batch_sharding(mesh))
             params, opt_state, loss = step(params, opt_state, batch, features, step_key)
             return (params, opt_state), loss
 

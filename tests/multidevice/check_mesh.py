@@ -1,0 +1,89 @@
+"""Train and evaluate on 1 device and on a mesh of N, print the differences.
+
+Run by tests/test_multidevice.py in a subprocess that simulates N CPU devices
+(XLA_FLAGS=--xla_force_host_platform_device_count=N), so the rest of the suite
+keeps one device. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import jax
+import numpy as np
+
+from hybridrec_jax import ModelConfig, SyntheticConfig, TrainConfig, load_synthetic
+from hybridrec_jax.data import leave_one_out, random_split
+from hybridrec_jax.evaluate.protocols import evaluate_full_ranking, evaluate_ratings
+from hybridrec_jax.evaluate.scoring import device_features
+from hybridrec_jax.model.sharding import mesh_of
+from hybridrec_jax.train import fit
+
+
+def max_difference(a, b) -> float:
+    return (
+        max(
+            float(np.max(np.abs(np.asarray(x) - np.asarray(y)), initial=0.0))
+            for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+        )
+        if jax.tree.leaves(a)
+        else 0.0
+    )
+
+
+def main() -> None:
+    n_devices = int(sys.argv[1])
+    data = load_synthetic(SyntheticConfig.tiny())
+    model = ModelConfig.tiny().replace(dropout=0.2, interaction_dim=0)
+    out = {"devices_seen": jax.device_count(), "n_users": data.n_users,
+           "n_items": data.n_items}  # fmt: skip
+    train_rows, test_rows = random_split(data.n_interactions, 0.2, seed=0)
+    train, test = data.subset(train_rows), data.subset(test_rows)
+    features = device_features(train)
+    cases = {
+        "explicit_lazy_adam": TrainConfig.tiny().replace(batch_size=64),
+        "explicit_dense_adam": TrainConfig.tiny().replace(
+            batch_size=64, embedding_updates="dense"
+        ),
+        "implicit_sgd": TrainConfig.tiny().replace(
+            batch_size=64, loss="bce", negatives=2, optimizer="sgd", momentum=0.0
+        ),
+    }
+    for name, cfg in cases.items():
+        kept, held = leave_one_out(train, seed=0) if cfg.negatives else (None, None)
+        fit_train = train.subset(kept) if kept is not None else train
+        one = fit(fit_train, model, cfg.replace(validation_fraction=0.0))
+        many = fit(fit_train, model, cfg.replace(validation_fraction=0.0,
+                                                 devices=n_devices))  # fmt: skip
+        sharded = mesh_of(many.state.params) is not None
+        if cfg.negatives:
+            pairs = (fit_train.user, fit_train.item)
+            held_pairs = (train.user[held], train.item[held])
+            metrics = [
+                evaluate_full_ranking(
+                    r.params, model, features, pairs, held_pairs, ks=(5, 10)
+                )  # fmt: skip
+                for r in (one, many)
+            ]
+        else:
+            metrics = [evaluate_ratings(r.params, model, test, features)
+                       for r in (one, many)]  # fmt: skip
+        out[name] = {
+            "param_difference": max_difference(one.params, many.params),
+            "opt_state_difference": max_difference(one.state.opt_state,
+                                                   many.state.opt_state),
+            "shapes_equal": jax.tree.map(np.shape, one.params)
+            == jax.tree.map(np.shape, many.params),
+            "params_moved": max_difference(one.params, fit(
+                fit_train, model, cfg.replace(validation_fraction=0.0, epochs=1)
+            ).params),
+            "sharded": sharded,
+            "metrics_one": metrics[0],
+            "metrics_many": metrics[1],
+        }  # fmt: skip
+    print(json.dumps(out, default=float))
+
+
+if __name__ == "__main__":
+    main()
