@@ -59,3 +59,7 @@ def test_eight_devices_evaluate_to_the_same_metrics(mesh_report, case):
     assert one.keys() == many.keys()
     for name in one:
         assert abs(one[name] - many[name]) < 1e-5, name
+
+
+def test_a_second_fit_on_the_mesh_compiles_nothing(mesh_report):
+    assert mesh_report["second_fit_compiles"] == 0

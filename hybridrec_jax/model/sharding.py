@@ -147,7 +147,7 @@ def shard(tree: Any, mesh: Mesh) -> Any:
         mesh: the mesh of :func:`make_mesh`.
     """
     rows, copy = batch_sharding(mesh), replicated(mesh)
-    marked = _map_entity_leaves(lambda side, leaf: _Marked(leaf), tree)
+    marked = _map_entity_leaves(_mark, tree)
     return jax.tree.map(
         lambda leaf: (
             jax.device_put(leaf.leaf, rows)
@@ -157,6 +157,28 @@ def shard(tree: Any, mesh: Mesh) -> Any:
         marked,
         is_leaf=lambda x: isinstance(x, _Marked),
     )
+
+
+def constrain(tree: Any, mesh: Mesh) -> Any:
+    """Inside ``jit``: the layout of :func:`shard` as sharding constraints, so
+    that a compiled step returns its parameters laid out as it took them (and
+    the next call reuses the compiled program)."""
+    rows, copy = batch_sharding(mesh), replicated(mesh)
+    marked = _map_entity_leaves(_mark, tree)
+    return jax.tree.map(
+        lambda leaf: (
+            jax.lax.with_sharding_constraint(leaf.leaf, rows)
+            if isinstance(leaf, _Marked)
+            else jax.lax.with_sharding_constraint(leaf, copy)
+        ),
+        marked,
+        is_leaf=lambda x: isinstance(x, _Marked),
+    )
+
+
+def _mark(side, leaf):
+    # An empty table (width 0) stays replicated: XLA lays empty outputs out so.
+    return _Marked(leaf) if leaf.size else leaf
 
 
 class _Marked:

@@ -42,7 +42,7 @@ from hybridrec_jax.model import (
     embedding_rows_penalty,
     forward,
 )
-from hybridrec_jax.model.sharding import batch_sharding
+from hybridrec_jax.model.sharding import batch_sharding, constrain
 from hybridrec_jax.train.sparse import RowSparseOptimizer, apply_row_updates
 
 #: The per-element loss l(y, output) of each ``TrainConfig.loss`` (losses.py).
@@ -299,6 +299,8 @@ def _train_epoch(model_cfg, train_cfg, optimizer, mesh):
             if mesh is not None:  # data parallel: each device a slice of the batch
                 batch = jax.lax.with_sharding_constraint(batch, batch_sharding(mesh))
             params, opt_state, loss = step(params, opt_state, batch, features, step_key)
+            if mesh is not None:  # the carry keeps the layout it came in with
+                params, opt_state = constrain((params, opt_state), mesh)
             return (params, opt_state), loss
 
         (params, opt_state), losses = jax.lax.scan(
