@@ -116,14 +116,19 @@ def main(argv=None) -> int:
     )  # fmt: skip
     parser.add_argument("--small", action="store_true", help="synthetic smoke run")
     parser.add_argument("--out-dir", default=str(RESULTS))
+    parser.add_argument(
+        "--embedding-updates", default=TrainConfig.embedding_updates,
+        choices=("row_sparse", "dense"), help="how the id tables are updated",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     hidden = tuple(int(w) for w in args.hidden_dims.split(",") if w)
-    model_cfg, train_cfg = ModelConfig(hidden_dims=hidden), TrainConfig()
+    model_cfg = ModelConfig(hidden_dims=hidden)
+    train_cfg = TrainConfig(embedding_updates=args.embedding_updates)
     sections, figures = [], {}
     if args.small:
         model_cfg = ModelConfig.tiny()
-        train_cfg = TrainConfig(epochs=2, batch_size=512)
+        train_cfg = train_cfg.replace(epochs=2, batch_size=512)
         figures["synthetic"] = summarise(
             [
                 one_run(

@@ -267,6 +267,10 @@ def parse_args(argv):
         "number of epochs",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--embedding-updates", default=TrainConfig.embedding_updates,
+        choices=("row_sparse", "dense"), help="how the id tables are updated",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -290,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         negatives=args.negatives,
         sampler=args.sampler,
+        embedding_updates=args.embedding_updates,
     )
     if args.small:
         train, test_items, negatives = load_small(args.seed)

@@ -73,9 +73,11 @@ def run_one(spec: dict) -> dict:
     data = synthetic(spec["users"], spec["items"], spec["interactions"])
     model = ModelConfig(embedding_dim=32, hidden_dims=(128, 64), dot_dim=0,
                         interaction_dim=0, dropout=0.2)  # fmt: skip
-    cfg = TrainConfig(learning_rate=1e-3, batch_size=1024, epochs=spec["epochs"],
-                      validation_fraction=0.0, patience=0,
-                      embedding_updates=spec["updates"], devices=spec["devices"])  # fmt: skip
+    cfg = TrainConfig(
+        learning_rate=1e-3, batch_size=1024, epochs=spec["epochs"],
+        validation_fraction=0.0, patience=0, embedding_updates=spec["updates"],
+        devices=spec["devices"],
+    )  # fmt: skip
     start = time.perf_counter()
     result = fit(data, model, cfg)
     seconds = [h["seconds"] for h in result.history]
@@ -258,8 +260,8 @@ def main(argv=None) -> int:
     by_updates = {}
     for r in rows:
         if "error" not in r and r["devices"] == 1 and r["users"] == r["items"]:
-            by_updates.setdefault((r.get("library", "hybridrec_jax"), r["updates"]),
-                                  {})[r["users"]] = r["examples_per_second"]  # fmt: skip
+            key = (r.get("library", "hybridrec_jax"), r["updates"])
+            by_updates.setdefault(key, {})[r["users"]] = r["examples_per_second"]
     figures = {"runs": rows}
     sparse = by_updates.get(("hybridrec_jax", "row_sparse"), {})
     if sparse:
