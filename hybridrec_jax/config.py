@@ -147,6 +147,11 @@ class TrainConfig:
         devices: train on a mesh of this many devices (``model.sharding``:
             batches split across them, id tables sharded by rows); 1 trains
             on the default device, 0 on every device JAX sees.
+        device_data_mib: the most device memory, in MiB, the training
+            interactions may take (16 bytes a row); above it each epoch streams
+            them from host memory in double-buffered chunks of whole batches
+            (``train.streaming``), with the same result. Epochs with sampled
+            negatives are drawn on the device and do not stream.
     """
 
     loss: str = "mse"
@@ -168,6 +173,7 @@ class TrainConfig:
     metric: str = ""
     eval_every: int = 1
     devices: int = 1
+    device_data_mib: float = 2048.0
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -192,6 +198,8 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        if self.device_data_mib <= 0:
+            raise ValueError(f"device_data_mib must be > 0, got {self.device_data_mib}")
         if self.devices < 0:
             raise ValueError(
                 f"devices must be >= 0 (0: every device), got {self.devices}"

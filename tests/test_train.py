@@ -354,3 +354,26 @@ def test_progress_bar_counts_the_epochs_run(tiny_split, tiny_model_cfg, monkeypa
     run = len(result.history)
     assert run < 30  # the setup stops early (as in the early-stopping test)
     assert bars[0] == (run, run)
+
+
+def test_streaming_from_host_equals_the_in_memory_epoch(tiny_split, tiny_model_cfg):
+    """A device budget smaller than the interactions streams them in chunks of
+    whole batches (several per epoch, the last one short); the steps, batches
+    and dropout keys are those of the in-memory epoch, so the parameters are."""
+    from hybridrec_jax.train.streaming import ROW_BYTES, chunk_batches
+
+    train, _ = tiny_split
+    cfg = TrainConfig(batch_size=32, epochs=3, patience=0, validation_fraction=0.1)
+    # 4 batches per chunk: n_batches is not a multiple, so the last chunk is short.
+    budget = 4 * 2 * ROW_BYTES * 32 / 2**20
+    assert chunk_batches(budget, 32) == 4
+    n_batches = -(-int(0.9 * train.n_interactions) // 32)
+    assert n_batches > 4 and n_batches % 4
+    in_memory = fit(train, tiny_model_cfg, cfg)
+    streamed = fit(train, tiny_model_cfg, cfg.replace(device_data_mib=budget))
+    assert streamed.streamed and not in_memory.streamed
+    _assert_close_trees(streamed.params, in_memory.params)
+    _assert_close_trees(streamed.state.opt_state, in_memory.state.opt_state)
+    for ours, theirs in zip(streamed.history, in_memory.history, strict=True):
+        assert ours["train_loss"] == pytest.approx(theirs["train_loss"], rel=1e-6)
+        assert ours["val_rmse"] == pytest.approx(theirs["val_rmse"], rel=1e-6)

@@ -67,7 +67,13 @@ from hybridrec_jax.train.negatives import (
     positive_keys,
     sampling_weights,
 )
-from hybridrec_jax.train.step import epoch_order, make_optimizer, make_train_epoch
+from hybridrec_jax.train.step import (
+    epoch_order,
+    make_optimizer,
+    make_train_chunk,
+    make_train_epoch,
+)
+from hybridrec_jax.train.streaming import streamed_epoch
 
 
 class TrainingState(NamedTuple):
@@ -96,6 +102,9 @@ class FitResult:
         examples_per_second: training rows per second of the epochs after the
             first (which includes the compile).
         n_train: training rows per epoch (positives and negatives).
+        streamed: whether the epochs streamed the interactions from host
+            memory (``train.streaming``; they exceeded
+            ``TrainConfig.device_data_mib``).
     """
 
     params: Params
@@ -107,6 +116,7 @@ class FitResult:
     train_seconds: float = 0.0
     examples_per_second: float = 0.0
     n_train: int = 0
+    streamed: bool = False
 
 
 def _pairs(data: Dataset | tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +129,7 @@ class _EpochData:
     """The rows of each epoch: the fixed targets, or positives plus negatives."""
 
     def __init__(self, train: Dataset, cfg: TrainConfig, allowed_items, key):
-        self.cfg, self.key = cfg, key
+        self.cfg, self.key, self.streaming = cfg, key, False
         if not cfg.negatives:
             targets = np.asarray(train.rating, np.float32)
             if cfg.loss == "bce" and not np.isin(targets, (0.0, 1.0)).all():
@@ -129,12 +139,12 @@ class _EpochData:
                     "ratings, or negatives=k >= 1 to treat every interaction as a "
                     "positive and sample k negatives per positive (implicit feedback)"
                 )
-            self.fixed = tuple(
-                jnp.asarray(a, dtype)
-                for a, dtype in ((train.user, jnp.int32), (train.item, jnp.int32),
-                                 (targets, jnp.float32))
-            )  # fmt: skip
+            host = (np.asarray(train.user, np.int32), np.asarray(train.item, np.int32),
+                    targets)  # fmt: skip
             self.n = train.n_interactions
+            # Interactions beyond the device budget stay on the host and stream.
+            self.streaming = 16 * self.n > cfg.device_data_mib * 2**20
+            self.fixed = host if self.streaming else tuple(map(jnp.asarray, host))
             return
         # The distinct positives, from their sorted keys u * I + i.
         self.sorted_keys = positive_keys(train.user, train.item, train.n_items)
@@ -370,6 +380,7 @@ def fit(
         return tree if mesh is None else unpad_rows(tree, train.n_users, train.n_items)
 
     epoch_fn = make_train_epoch(model_cfg, train_cfg, optimizer, mesh)
+    chunk_fn = make_train_chunk(model_cfg, train_cfg, optimizer, mesh)
     baseline = _baseline_rmse(train, validation) if train_cfg.loss == "mse" else None
     sign = 1.0 if train_cfg.minimise else -1.0  # early stopping minimises sign * m
     step_seconds, timed, epoch = 0.0, 0, first_epoch - 1
@@ -381,11 +392,17 @@ def fit(
         epoch_start = time.perf_counter()
         data, step_key = epoch_data(epoch)
         order = epoch_order(train_cfg.seed, epoch, epoch_data.n)
-        if mesh is not None:  # every device reads its batch rows from a copy
-            data, order = jax.device_put((data, order), replicated(mesh))
-        params, opt_state, losses = epoch_fn(
-            params, opt_state, data, train_features, order, step_key
-        )
+        if epoch_data.streaming:
+            params, opt_state, losses = streamed_epoch(
+                chunk_fn, params, opt_state, data, train_features, order, step_key,
+                train_cfg.batch_size, train_cfg.device_data_mib, mesh,
+            )  # fmt: skip
+        else:
+            if mesh is not None:  # every device reads its batch rows from a copy
+                data, order = jax.device_put((data, order), replicated(mesh))
+            params, opt_state, losses = epoch_fn(
+                params, opt_state, data, train_features, order, step_key
+            )
         losses = np.asarray(losses)  # one sync per epoch
         seconds = time.perf_counter() - epoch_start
         if epoch > first_epoch:  # the first epoch includes the compile
@@ -425,6 +442,7 @@ def fit(
         best_epoch=tracker.best_epoch,
         metric=train_cfg.metric,
         n_train=epoch_data.n,
+        streamed=epoch_data.streaming,
     )
     if validation is not None and np.isfinite(tracker.best_score):
         result.best_metric = float(sign * tracker.best_score)

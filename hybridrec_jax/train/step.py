@@ -290,22 +290,66 @@ def _train_epoch(model_cfg, train_cfg, optimizer, mesh):
         rows, mask = epoch_batches(order, train_cfg.batch_size)
         step_keys = jax.random.split(key, rows.shape[0])
 
-        def body(carry, xs):
-            params, opt_state = carry
-            batch_rows, batch_mask, step_key = xs
-            batch = Batch(
+        def batch_of(xs):  # gathered on the device, one batch at a time
+            batch_rows, batch_mask = xs
+            return Batch(
                 users[batch_rows], items[batch_rows], targets[batch_rows], batch_mask
             )
-            if mesh is not None:  # data parallel: each device a slice of the batch
-                batch = jax.lax.with_sharding_constraint(batch, batch_sharding(mesh))
-            params, opt_state, loss = step(params, opt_state, batch, features, step_key)
-            if mesh is not None:  # the carry keeps the layout it came in with
-                params, opt_state = constrain((params, opt_state), mesh)
-            return (params, opt_state), loss
 
-        (params, opt_state), losses = jax.lax.scan(
-            body, (params, opt_state), (rows, mask, step_keys)
-        )
-        return params, opt_state, losses
+        return _scan_steps(step, mesh, params, opt_state, (rows, mask), batch_of,
+                           features, step_keys)  # fmt: skip
 
     return jax.jit(epoch, donate_argnums=(0, 1))
+
+
+def _scan_steps(step, mesh, params, opt_state, xs, batch_of, features, step_keys):
+    """One ``lax.scan`` of ``step`` over the batches ``batch_of(xs[b])``."""
+
+    def body(carry, x):
+        params, opt_state = carry
+        inputs, step_key = x
+        batch = batch_of(inputs)
+        if mesh is not None:  # data parallel: each device a slice of the batch
+            batch = jax.lax.with_sharding_constraint(batch, batch_sharding(mesh))
+        params, opt_state, loss = step(params, opt_state, batch, features, step_key)
+        if mesh is not None:  # the carry keeps the layout it came in with
+            params, opt_state = constrain((params, opt_state), mesh)
+        return (params, opt_state), loss
+
+    (params, opt_state), losses = jax.lax.scan(
+        body, (params, opt_state), (xs, step_keys)
+    )
+    return params, opt_state, losses
+
+
+def epoch_step_keys(key: jax.Array, n_rows: int, batch_size: int) -> jax.Array:
+    """The dropout key of each batch of an epoch, as the scanned epoch draws them:
+    ``jax.random.split(key, n_batches)``."""
+    return jax.random.split(key, -(-n_rows // batch_size))
+
+
+def make_train_chunk(model_cfg, train_cfg, optimizer=None, mesh=None):
+    """The scanned epoch's steps over batches gathered on the host, jit-compiled,
+    params and optimiser state donated:
+
+        chunk(params, opt_state, batches, features, step_keys)
+            -> (params, opt_state, losses)
+
+    ``batches`` is a :class:`Batch` of (k, B) arrays (from
+    ``train.streaming.host_chunks``) and ``step_keys`` their k dropout keys (a slice of :func:`epoch_step_keys`):
+    run chunk after chunk, the steps are those of :func:`make_train_epoch` for
+    the same order, so the result is the same. Cached as that function.
+    """
+    optimizer = optimizer or make_optimizer(train_cfg)
+    return _train_chunk(model_cfg, step_config(train_cfg), optimizer, mesh)
+
+
+@functools.lru_cache(maxsize=64)
+def _train_chunk(model_cfg, train_cfg, optimizer, mesh):
+    step = make_train_step(model_cfg, train_cfg, optimizer)
+
+    def chunk(params, opt_state, batches, features, step_keys):
+        return _scan_steps(step, mesh, params, opt_state, batches, lambda b: b,
+                           features, step_keys)  # fmt: skip
+
+    return jax.jit(chunk, donate_argnums=(0, 1))
