@@ -63,3 +63,59 @@ def test_eight_devices_evaluate_to_the_same_metrics(mesh_report, case):
 
 def test_a_second_fit_on_the_mesh_compiles_nothing(mesh_report):
     assert mesh_report["second_fit_compiles"] == 0
+
+
+def _free_port() -> int | None:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    except OSError:
+        return None
+
+
+def test_two_processes_train_the_model_of_one(tmp_path):
+    """jax.distributed over two local CPU processes (gloo collectives), a mesh
+    spanning both: the gathered parameters and losses are those of one process."""
+    import numpy as np
+
+    port = _free_port()
+    if port is None:
+        pytest.skip("cannot bind a TCP port on 127.0.0.1 for the coordinator")
+    worker = HERE / "multidevice" / "distributed_worker.py"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    address = f"127.0.0.1:{port}"
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(worker),
+                address,
+                "2",
+                str(i),
+                str(tmp_path / f"two_{i}.npz"),
+            ],
+            env=env,
+            cwd=HERE.parent,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for i in range(2)
+    ]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err[-3000:]
+        assert "done" in out and out.split()[-1] == "2"  # two devices, one each
+    one = subprocess.run(
+        [sys.executable, str(worker), "-", "1", "0", str(tmp_path / "one.npz")],
+        env=env, cwd=HERE.parent, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert one.returncode == 0, one.stderr[-3000:]
+    two, ref = np.load(tmp_path / "two_0.npz"), np.load(tmp_path / "one.npz")
+    assert sorted(two.files) == sorted(ref.files)
+    for name in ref.files:
+        np.testing.assert_allclose(two[name], ref[name], rtol=1e-5, atol=1e-6)
+    assert ref["losses"][-1] < ref["losses"][0]  # it trained

@@ -336,9 +336,10 @@ def make_train_chunk(model_cfg, train_cfg, optimizer=None, mesh=None):
             -> (params, opt_state, losses)
 
     ``batches`` is a :class:`Batch` of (k, B) arrays (from
-    ``train.streaming.host_chunks``) and ``step_keys`` their k dropout keys (a slice of :func:`epoch_step_keys`):
-    run chunk after chunk, the steps are those of :func:`make_train_epoch` for
-    the same order, so the result is the same. Cached as that function.
+    ``train.streaming.host_chunks``) and ``step_keys`` their k dropout keys (a
+    slice of :func:`epoch_step_keys`): run chunk after chunk, the steps are
+    those of :func:`make_train_epoch` for the same order, so the result is the
+    same. Cached as that function.
     """
     optimizer = optimizer or make_optimizer(train_cfg)
     return _train_chunk(model_cfg, step_config(train_cfg), optimizer, mesh)
