@@ -85,9 +85,11 @@ def plot_history(history: list[dict], path: str | Path | None = None):
 def plot_predictions(y_true, y_pred, path: str | Path | None = None):
     """Predicted against true ratings, and the distribution of the errors.
 
-    Left: a hexagonal histogram of the pairs (y, y_hat) with the diagonal
-    y_hat = y and, where y takes at most 20 values (a rating scale), the mean
-    y_hat of each y. Right: a histogram of y_hat - y, titled with the RMSE.
+    Left: where y takes at most 20 values (a rating scale), a box plot of
+    y_hat for each y (quartiles, whiskers at 1.5 IQR) with the mean y_hat of
+    each y; otherwise a hexagonal histogram of the pairs (y, y_hat); the
+    diagonal y_hat = y on both. Right: a histogram of y_hat - y, titled with
+    the RMSE.
 
     Args:
         y_true: (N,) true ratings y.
@@ -100,16 +102,21 @@ def plot_predictions(y_true, y_pred, path: str | Path | None = None):
     """
     y, y_hat = np.asarray(y_true, float), np.asarray(y_pred, float)
     fig, (pairs_ax, error_ax) = new_figure(2)
-    pairs_ax.hexbin(y, y_hat, gridsize=25, mincnt=1, cmap="viridis")
     low, high = min(y.min(), y_hat.min()), max(y.max(), y_hat.max())
     pairs_ax.plot([low, high], [low, high], color="black", lw=1, label="y_hat = y")
     values = np.unique(y)
     if len(values) <= 20:
-        means = [y_hat[y == v].mean() for v in values]
+        groups = [y_hat[y == v] for v in values]
+        width = 0.5 * (np.min(np.diff(values)) if len(values) > 1 else 1.0)
+        pairs_ax.boxplot(groups, positions=values, widths=width, showfliers=False,
+                         manage_ticks=False)  # fmt: skip
+        means = [g.mean() for g in groups]
         pairs_ax.plot(values, means, "o-", color="tab:red", label="mean y_hat")
+    else:
+        pairs_ax.hexbin(y, y_hat, gridsize=25, mincnt=1, cmap="viridis")
     pairs_ax.set(xlabel="true rating y", ylabel="predicted y_hat",
                  title=f"{len(y)} pairs")  # fmt: skip
-    pairs_ax.legend(loc="upper left")
+    pairs_ax.legend(loc="best")
     error = y_hat - y
     error_ax.hist(error, bins=40, color="tab:blue")
     error_ax.axvline(0.0, color="black", lw=1)

@@ -39,19 +39,32 @@ def test_history_draws_train_loss_and_each_validation_metric(tmp_path):
     assert (tmp_path / "sub" / "curves.png").read_bytes()[:8] == PNG_MAGIC
 
 
-def test_predictions_count_every_pair_and_mean_each_rating():
+def test_predictions_on_a_rating_scale_box_and_mean_each_rating():
     rng = np.random.default_rng(0)
     y = rng.integers(1, 6, 500).astype(float)
     y_hat = y + rng.normal(0, 0.5, 500)
     fig = plot_predictions(y, y_hat)
     pairs_ax, error_ax = fig.axes
-    (hexes,) = pairs_ax.collections
-    assert hexes.get_array().sum() == 500
     means = lines_by_label(pairs_ax)["mean y_hat"]
     assert np.allclose(means.get_ydata(), [y_hat[y == v].mean() for v in range(1, 6)])
+    # A box for each rating, its middle line at the median of its predictions.
+    for v in range(1, 6):
+        flat = [line.get_ydata()[0] for line in pairs_ax.get_lines()
+                if len(line.get_xdata()) == 2 and np.mean(line.get_xdata()) == v
+                and line.get_ydata()[0] == line.get_ydata()[1]]  # fmt: skip
+        assert np.isclose(flat, np.median(y_hat[y == v])).any()
     rmse = np.sqrt(np.mean((y_hat - y) ** 2))
     assert error_ax.get_title() == f"RMSE {rmse:.4f}"
     assert sum(p.get_height() for p in error_ax.patches) == 500
+
+
+def test_predictions_on_a_continuous_scale_count_every_pair():
+    rng = np.random.default_rng(0)
+    y = rng.uniform(1, 5, 300)
+    fig = plot_predictions(y, y + rng.normal(0, 0.3, 300))
+    (hexes,) = fig.axes[0].collections
+    assert hexes.get_array().sum() == 300
+    assert "mean y_hat" not in lines_by_label(fig.axes[0])
 
 
 def test_run_curves_count_the_compile_epoch_at_the_mean_of_the_others():
