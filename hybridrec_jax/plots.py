@@ -18,6 +18,8 @@ MISSING_MATPLOTLIB = (
     "plotting needs matplotlib: pip install 'hybridrec_jax[plot]' (or drop --plot)"
 )
 DPI = 100  # written figures: sharp enough on a page, small enough to commit
+LABELS = {"train_loss": "training loss", "val_rmse": "validation RMSE",
+          "val_mae": "validation MAE"}  # fmt: skip
 
 
 def require_matplotlib() -> None:
@@ -193,7 +195,7 @@ def plot_seed_bands(
                 ax.plot(x, mean, marker=".", label=f"{name} ({seeds})")
                 ax.fill_between(x, mean - spread, mean + spread, alpha=0.25)
             xlabel = "epoch" if x_name == "epoch" else f"training {x_name}"
-            ax.set(xlabel=xlabel, ylabel=metric.replace("_", " "))
+            ax.set(xlabel=xlabel, ylabel=LABELS.get(metric, metric))
             ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     return save_figure(fig, path)

@@ -100,7 +100,7 @@ def test_seed_bands_draw_mean_and_standard_deviation_over_seeds():
 def test_seed_bands_grid_is_metrics_by_x_axes():
     run = {"train_loss": [2.0, 1.0], "val_rmse": [1.0, 0.9], "seconds": [1.0, 2.0]}
     fig = plot_seed_bands({"a": [run]}, ("train_loss", "val_rmse"), ("seconds",))
-    assert [ax.get_ylabel() for ax in fig.axes] == ["train loss", "val rmse"]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["training loss", "validation RMSE"]
     assert {ax.get_xlabel() for ax in fig.axes} == {"training seconds"}
 
 
