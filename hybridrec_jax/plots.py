@@ -30,13 +30,18 @@ def require_matplotlib() -> None:
         raise ImportError(MISSING_MATPLOTLIB) from None
 
 
-def new_figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (9, 3.5)):
+def new_figure(
+    ncols: int = 1,
+    nrows: int = 1,
+    size: tuple[float, float] = (9, 3.5),
+    width_ratios: list[float] | None = None,
+):
     """(Figure, axes as a flat list): a constrained-layout grid, no pyplot."""
     require_matplotlib()
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=size, layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
+    axes = fig.subplots(nrows, ncols, squeeze=False, width_ratios=width_ratios)
     return fig, list(axes.flat)
 
 
@@ -212,7 +217,7 @@ def plot_sweep(
     Args:
         results: {setting: {x: one value per seed}}; a seed that diverged is
             None or not finite and left out; an x whose every seed diverged
-            is marked with a cross at the top of the panel.
+            is marked with a cross near the top of the panel.
         xlabel, ylabel: the axis labels.
         path: where to write the figure; None: only return it.
 
@@ -236,10 +241,13 @@ def plot_sweep(
                                label=name)  # fmt: skip
         if lost:
             color = line[0].get_color() if line else None
-            ax.plot(lost, [1.0] * len(lost), "x", color=color, clip_on=False,
+            ax.plot(lost, [0.96] * len(lost), "x", color=color,
                     transform=ax.get_xaxis_transform(),
                     label=f"{name}: diverged")  # fmt: skip
+    xs = [x for points in results.values() for x in points]
     ax.set(xscale="log", xlabel=xlabel, ylabel=ylabel)
+    if xs:  # room for the markers at either end (diverged ones are not data)
+        ax.set_xlim(min(xs) / 1.5, max(xs) * 1.5)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return save_figure(fig, path)
@@ -251,6 +259,7 @@ def plot_bars(
     ax=None,
     ylabel: str = "",
     title: str = "",
+    labels: bool = True,
     path: str | Path | None = None,
 ):
     """Grouped bars: one group per column, one bar per row, each labelled.
@@ -261,6 +270,7 @@ def plot_bars(
         ax: draw into this Axes (several tables in one figure); None: a new
             figure.
         ylabel, title: the panel's labels.
+        labels: write each bar's value above it.
         path: where to write the figure; None: only return it.
 
     Returns:
@@ -278,7 +288,8 @@ def plot_bars(
         at = [j for j, c in enumerate(columns) if row.get(c) is not None]
         x = np.array(at) + (k - (len(table) - 1) / 2) * width
         bars = ax.bar(x, [row[columns[j]] for j in at], width, label=name)
-        ax.bar_label(bars, fmt="%.3g", fontsize=7, padding=1)
+        if labels:
+            ax.bar_label(bars, fmt="%.3g", fontsize=7, padding=1)
     ax.set_xticks(range(len(columns)), columns)
     ax.set(ylabel=ylabel, title=title)
     ax.margins(y=0.12)
