@@ -29,8 +29,15 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import find_data, write_results
-from hybridrec_jax import VARIANTS, SyntheticConfig, TrainConfig, fit, load_synthetic
+from benchmarks.common import find_data, write_figures, write_results
+from hybridrec_jax import (
+    VARIANTS,
+    SyntheticConfig,
+    TrainConfig,
+    fit,
+    load_synthetic,
+    plot_bars,
+)
 from hybridrec_jax.data import cold_start_split, held_out_mask, load_ml100k
 from hybridrec_jax.evaluate import (
     device_features,
@@ -46,6 +53,23 @@ MODELS = {
 
 
 KEYS = ("auc", "ndcg@10", "hr@10", "recall@10", "n_users")
+LABELS = {
+    "auc": "AUC",
+    "ndcg@10": "NDCG@10",
+    "hr@10": "HR@10",
+    "recall@10": "Recall@10",
+}
+
+
+def plots(record: dict) -> dict:
+    """cold_start.png: each model's ranking metrics on the cold items."""
+    rows = {
+        name: {label: r[key] for key, label in LABELS.items()}
+        for name, r in record["figures"]["models"].items()
+    }
+    setting = record["config"]["setting"].split(" (")[0]
+    fig = plot_bars(rows, ylabel="ranking the cold items", title=setting)
+    return {"cold_start.png": fig}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         lines.append(line)
         print(line, flush=True)
-    write_results(
+    json_path = write_results(
         "cold_start",
         {
             "setting": setting,
@@ -150,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "\n".join(lines),
         out_dir=args.out_dir,
     )
+    write_figures(plots, json_path)
     return 0
 
 

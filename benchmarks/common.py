@@ -5,7 +5,8 @@ Data folders are found by :func:`hybridrec_jax.data.find_data` (re-exported).
 
 Every benchmark writes ``benchmarks/results/<name>.json`` (for scripts) and
 ``<name>.md`` (for people) with its command, versions, device, configuration and
-figures.
+figures, and draws its plots from that JSON file as PNG files beside it
+(:func:`write_figures`; ``python -m benchmarks.figures`` redraws them all).
 """
 
 from __future__ import annotations
@@ -21,8 +22,17 @@ from pathlib import Path
 import jax
 
 from hybridrec_jax.data import find_data  # re-exported for the benchmark scripts
+from hybridrec_jax.plots import save_figure
 
-__all__ = ["RESULTS", "command", "environment", "find_data", "timed", "write_results"]
+__all__ = [
+    "RESULTS",
+    "command",
+    "environment",
+    "find_data",
+    "timed",
+    "write_figures",
+    "write_results",
+]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -93,6 +103,32 @@ def write_results(
     body = "\n".join(header) + "\n" + markdown.strip() + "\n"
     (out_dir / f"{name}.md").write_text(body)
     return json_path
+
+
+def write_figures(figures, json_path: Path) -> list[Path]:
+    """Draw a benchmark's plots from its results file and write them beside it.
+
+    Args:
+        figures: the benchmark's ``figures(record) -> {file name: Figure}``.
+        json_path: the ``<name>.json`` that :func:`write_results` wrote.
+
+    Returns:
+        The PNG files written; none, with a line saying why, when matplotlib
+        is not installed (it is optional: the results stand without plots).
+    """
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("plots skipped: matplotlib is not installed (pip install -e '.[plot]')")
+        return []
+    json_path = Path(json_path)
+    record = json.loads(json_path.read_text())
+    written = []
+    for file_name, fig in figures(record).items():
+        written.append(json_path.parent / file_name)
+        save_figure(fig, written[-1])
+        print(f"plot: {written[-1]}")
+    return written
 
 
 def timed(fn, *args, repeats: int = 5):

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import RESULTS, find_data, write_results
+from benchmarks.common import RESULTS, find_data, write_figures, write_results
 from benchmarks.ranking import PUBLISHED as PUBLISHED_NCF
 from hybridrec_jax import ModelConfig, SyntheticConfig, TrainConfig, run_experiment
 from hybridrec_jax.data import DATASETS
+from hybridrec_jax.plots import new_figure
 
 PUBLISHED = {
     "ml-100k u1": [
@@ -71,6 +72,56 @@ def ncf_table(ranking: dict) -> str:
         "Full: against every item the user has not rated in training."
     )
     return "\n".join(lines)
+
+
+# (key of the figures, panel title, key of PUBLISHED) of each data set drawn.
+PANELS = (
+    ("ml-100k u1", "ML-100K u1", "ml-100k u1"),
+    ("ml-100k folds", "ML-100K u1..u5, mean ± sd", "ml-100k 5-fold"),
+    ("ml-1m 90/10", "ML-1M random 90/10, mean ± sd", "ml-1m 90/10"),
+    ("synthetic", "synthetic (smoke run)", None),
+)
+
+
+def panel_rows(figures: dict, key: str, published: list) -> list[tuple]:
+    """(label, RMSE, sd, colour) of one data set: ours, the biases baseline,
+    the published models; best (lowest) first."""
+    found = figures[key]
+    if isinstance(found, dict):  # several runs
+        ours = (found["mean_rmse"], found["std_rmse"])
+        biases = float(np.mean([r["biases_rmse"] for r in found["runs"]]))
+    else:  # one figure (ML-100K u1): its baseline is that fold's
+        ours = (found, 0.0)
+        runs = figures.get("ml-100k folds", {}).get("runs", [])
+        biases = next((r["biases_rmse"] for r in runs if r["split"] == "u1"), None)
+    rows = [("hybridrec_jax", *ours, "tab:red")]
+    if biases is not None:
+        rows.append(("biases baseline", biases, 0.0, "tab:gray"))
+    rows += [(name, value, 0.0, "tab:blue") for name, value, _ in published]
+    return sorted(rows, key=lambda row: row[1])
+
+
+def plots(record: dict) -> dict:
+    """quality.png: each data set's test RMSE beside the baseline and the
+    published models (lower is better)."""
+    figures, published = record["figures"], record["config"]["published"]
+    panels = [
+        (title, panel_rows(figures, key, published.get(refs, [])))
+        for key, title, refs in PANELS
+        if figures.get(key) is not None
+    ]
+    fig, axes = new_figure(len(panels), size=(4.4 * len(panels), 3.0))
+    for ax, (title, rows) in zip(axes, panels, strict=True):
+        labels, rmse, sd, colours = zip(*rows, strict=True)
+        at = np.arange(len(rows))
+        ax.errorbar(rmse, at, xerr=sd, fmt="none", ecolor="black", capsize=3)
+        ax.scatter(rmse, at, c=colours, zorder=3)
+        ax.set_yticks(at, labels)
+        ax.invert_yaxis()  # best on top
+        ax.set(title=title, xlabel="test RMSE (lower is better)")
+        ax.grid(axis="x", alpha=0.3)
+        ax.margins(x=0.15)
+    return {"quality.png": fig}
 
 
 def one_run(dataset, data_dir, split, model_cfg, train_cfg, test_fraction=0.2,
@@ -199,8 +250,9 @@ def main(argv=None) -> int:
     config = {"model": asdict(model_cfg), "train": asdict(train_cfg),
               "published": PUBLISHED, "published_ncf": PUBLISHED_NCF}  # fmt: skip
     markdown = "\n\n".join(sections)
-    write_results("quality", config, figures, markdown, Path(args.out_dir))
+    json_path = write_results("quality", config, figures, markdown, Path(args.out_dir))
     print(markdown)
+    write_figures(plots, json_path)
     return 0
 
 

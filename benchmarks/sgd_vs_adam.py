@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import RESULTS, find_data, write_results
+from benchmarks.common import RESULTS, find_data, write_figures, write_results
 from hybridrec_jax import (
     ModelConfig,
     SyntheticConfig,
@@ -27,6 +27,9 @@ from hybridrec_jax import (
     TrainingDiverged,
     fit,
     load_split,
+    plot_seed_bands,
+    plot_sweep,
+    run_curves,
 )
 from hybridrec_jax.data import add_spectral_features
 
@@ -48,17 +51,9 @@ def run_setting(train, model_cfg, base_cfg, optimizer, setting, seeds):
             print(f"  {optimizer} {setting} seed {seed}: {err}", flush=True)
             curves.append(None)
             continue
-        seconds = np.cumsum([h["seconds"] for h in result.history])
-        # The first epoch includes the compile; count it at the mean epoch time.
-        steady = np.mean([h["seconds"] for h in result.history[1:]] or [seconds[0]])
-        seconds = seconds - result.history[0]["seconds"] + steady
-        curves.append(
-            {
-                "val_rmse": [h["val_rmse"] for h in result.history],
-                "train_loss": [h["train_loss"] for h in result.history],
-                "seconds": seconds.tolist(),
-            }
-        )
+        # Seconds from the start, the compile epoch counted at the mean epoch time.
+        curve = run_curves(result.history)
+        curves.append({k: curve[k] for k in ("val_rmse", "train_loss", "seconds")})
     return curves
 
 
@@ -184,51 +179,58 @@ def main(argv=None) -> int:
             " (1% above the loser's best):",
             *reach_rows,
             "",
-            "Plots: sgd_vs_adam_epochs.png, sgd_vs_adam_seconds.png",
+            "Plots: sgd_vs_adam_epochs.png, sgd_vs_adam_seconds.png (mean ± sd over "
+            "seeds of the best setting of each optimiser), sgd_vs_adam_sweep.png.",
         ]
     )
-    out_dir = Path(args.out_dir)
-    write_results("sgd_vs_adam", {"model": asdict(model_cfg),
-                  "train": asdict(base_cfg), "sweep": sweep}, figures, markdown,
-                  out_dir)  # fmt: skip
-    plot(winners, out_dir)
+    json_path = write_results(
+        "sgd_vs_adam", {"model": asdict(model_cfg), "train": asdict(base_cfg),
+                        "sweep": sweep}, figures, markdown, Path(args.out_dir),
+    )  # fmt: skip
     print(markdown)
+    write_figures(plots, json_path)
     return 0
 
 
-def plot(winners: dict, out_dir: Path) -> None:
-    """Mean ± spread of training loss and validation RMSE, against epoch and
-    against training seconds: one PNG per x axis, two panels each."""
-    import matplotlib
+def setting_name(optimizer: str, setting: dict) -> str:
+    """The short label of a setting: "sgd lr=0.1 momentum=0.9"."""
+    short = {"learning_rate": "lr"}
+    return " ".join(
+        [optimizer, *(f"{short.get(k, k)}={v}" for k, v in setting.items())]
+    )
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    for axis in ("epochs", "seconds"):
-        fig, panels = plt.subplots(1, 2, figsize=(11, 4))
-        for metric, ax in zip(("train_loss", "val_rmse"), panels, strict=True):
-            for opt, r in winners.items():
-                curves = [c for c in r["curves"] if c is not None]
-                if not curves:
-                    continue
-                values = np.array([c[metric] for c in curves])
-                if axis == "epochs":
-                    x = np.arange(1, values.shape[1] + 1)
-                else:
-                    x = np.mean([c["seconds"] for c in curves], axis=0)
-                mean, spread = values.mean(0), values.std(0)
-                ax.plot(x, mean, label=f"{opt} {r['setting']}")
-                ax.fill_between(x, mean - spread, mean + spread, alpha=0.25)
-            ax.set_xlabel("epoch" if axis == "epochs" else "training seconds")
-            ax.set_ylabel(
-                "training loss (MSE + penalties)" if metric == "train_loss"
-                else "validation RMSE"
-            )  # fmt: skip
-            ax.legend(fontsize=7)
-            ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(out_dir / f"sgd_vs_adam_{axis}.png", dpi=120)
-        plt.close(fig)
+def plots(record: dict) -> dict:
+    """The figures of a results record ({file name: Figure}).
+
+    - epochs / seconds: the best setting of each optimiser, training loss and
+      validation RMSE (mean ± sd over seeds) against epoch, and against
+      training seconds;
+    - sweep: the best validation RMSE of every setting against its learning
+      rate, one line per optimiser (and momentum).
+    """
+    figures = record["figures"]
+    best = {figures["winner"]: figures["winner_setting"]}
+    loser = {r["optimizer"] for r in figures["sweep"].values()} - set(best)
+    best |= dict.fromkeys(loser, figures["loser_setting"])
+    runs = {
+        setting_name(r["optimizer"], r["setting"]): figures["curves"][name]
+        for name, r in figures["sweep"].items()
+        if best.get(r["optimizer"]) == r["setting"]
+    }
+    metrics = ("train_loss", "val_rmse")
+    sweep = {}
+    for name, r in figures["sweep"].items():
+        rest = {k: v for k, v in r["setting"].items() if k != "learning_rate"}
+        line = sweep.setdefault(setting_name(r["optimizer"], rest), {})
+        line[r["setting"]["learning_rate"]] = [
+            None if c is None else min(c["val_rmse"]) for c in figures["curves"][name]
+        ]
+    return {
+        "sgd_vs_adam_epochs.png": plot_seed_bands(runs, metrics, ("epoch",)),
+        "sgd_vs_adam_seconds.png": plot_seed_bands(runs, metrics, ("seconds",)),
+        "sgd_vs_adam_sweep.png": plot_sweep(sweep),
+    }
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import RESULTS, find_data, timed, write_results
+from benchmarks.common import RESULTS, find_data, timed, write_figures, write_results
 from hybridrec_jax import (
     Batch,
     ModelConfig,
@@ -44,6 +44,7 @@ from hybridrec_jax import (
     score_all,
 )
 from hybridrec_jax.data import add_spectral_features
+from hybridrec_jax.plots import new_figure
 
 # Dense float32 peak FLOP/s (no sparsity), from the vendors' data sheets.
 PEAK_FLOPS = {
@@ -195,6 +196,48 @@ def scoring_throughput(train, model_cfg, repeats):
     return train.n_users * train.n_items / seconds, seconds, "factorised score_all"
 
 
+def plots(record: dict) -> dict:
+    """throughput_<platform>.png: training examples/s against batch size (with
+    the share of the device's peak FLOP/s), embedding size and hidden layers."""
+    figures = record["figures"]
+    peak = figures["device_peak_flops"]
+    by_batch = {int(b): r for b, r in figures["by_batch_size"].items()}
+    by_dim = {int(d): v for d, v in figures["by_embedding_dim"].items()}
+    by_hidden = figures["by_hidden_dims"]
+    shown = [p for p in (by_batch, by_dim, by_hidden) if p]
+    fig, axes = new_figure(len(shown), size=(4.2 * len(shown), 3.4))
+    axes = iter(axes)
+    ax = next(axes)
+    sizes = sorted(by_batch)
+    rates = [by_batch[b]["examples_per_second"] for b in sizes]
+    ax.plot(sizes, rates, "o-")
+    for size, rate in zip(sizes, rates, strict=True):
+        flops = by_batch[size]["flops_per_second"]
+        if flops and peak:
+            ax.annotate(f"{flops / peak:.0%}", (size, rate), textcoords="offset "
+                        "points", xytext=(0, 6), ha="center", fontsize=7)  # fmt: skip
+    share = ", % of peak FLOP/s" if peak else ""
+    ax.set(xscale="log", xlabel=f"batch size{share}", ylabel="training examples/s",
+           title=f"{figures['data']}, {record['device']['kind']}")  # fmt: skip
+    ax.set_xticks(sizes, [str(b) for b in sizes])
+    if by_dim:
+        ax = next(axes)
+        dims = sorted(by_dim)
+        ax.plot(dims, [by_dim[d] for d in dims], "o-")
+        ax.set(xscale="log", xlabel="embedding dim (batch 1024)")
+        ax.set_xticks(dims, [str(d) for d in dims])
+    if by_hidden:
+        ax = next(axes)
+        ax.bar(list(by_hidden), list(by_hidden.values()))
+        ax.set(xlabel="hidden layers (batch 1024)")
+    for ax in fig.axes:
+        ax.set_ylim(0, 1.15 * ax.dataLim.y1)  # room for the labels above
+        ax.yaxis.set_major_formatter(lambda v, _: f"{v / 1e3:,.0f}k")
+        ax.minorticks_off()
+        ax.grid(alpha=0.3)
+    return {f"throughput_{record['device']['platform']}.png": fig}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.throughput", description=__doc__.splitlines()[0]
@@ -321,13 +364,14 @@ def main(argv=None) -> int:
         ]
     )
     platform = device.platform
-    write_results(
+    json_path = write_results(
         f"throughput_{platform}",
         {"model": asdict(model_cfg), "batch_sizes": batch_sizes,
          "embedding_dims": embedding_dims, "repeats": args.repeats},
         figures, markdown, Path(args.out_dir),
     )  # fmt: skip
     print(markdown)
+    write_figures(plots, json_path)
     return 0
 
 

@@ -54,7 +54,14 @@ from hybridrec_jax.model import (
     zero_entity_rows,
 )
 from hybridrec_jax.paper import hand_grad, hand_optimizer, hand_value_and_grad
-from hybridrec_jax.plots import plot_history
+from hybridrec_jax.plots import (
+    plot_bars,
+    plot_history,
+    plot_predictions,
+    plot_seed_bands,
+    plot_sweep,
+    run_curves,
+)
 from hybridrec_jax.serve.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -131,13 +138,18 @@ __all__ = [
     "ml100k_fold",
     "neumf_from_pretrained",
     "objective",
+    "plot_bars",
     "plot_history",
+    "plot_predictions",
+    "plot_seed_bands",
+    "plot_sweep",
     "predict",
     "random_split",
     "rating_metrics",
     "recommend_all",
     "recommend_new_user",
     "recommend_user",
+    "run_curves",
     "run_experiment",
     "sample_negatives",
     "save_checkpoint",

@@ -24,6 +24,7 @@ def test_ranking_benchmark_small(tmp_path):
         assert timing["factorised"] > 0 and timing["plain"] > 0
     text = (tmp_path / "ranking.md").read_text()
     assert "sampled HR@10" in text and "full HR@10" in text
+    assert (tmp_path / "ranking.png").stat().st_size > 0
 
 
 def test_cold_start_benchmark_small(tmp_path):
@@ -34,3 +35,4 @@ def test_cold_start_benchmark_small(tmp_path):
     assert set(figures["models"]) == {"popularity (features)", "mf", "hybrid"}
     # Pure MF has no information about an unseen item: chance level exactly.
     assert abs(figures["models"]["mf"]["auc"] - 0.5) < 1e-6
+    assert (tmp_path / "cold_start.png").stat().st_size > 0

@@ -30,6 +30,7 @@ def test_quality_small_runs_as_a_module(tmp_path):
     command = "python " + " ".join(argv)
     assert record["command"] == command
     assert f"- command: `{command}`" in (tmp_path / "quality.md").read_text()
+    assert (tmp_path / "quality.png").stat().st_size > 0  # drawn beside the results
 
 
 def test_sgd_vs_adam_small(tmp_path):
@@ -39,8 +40,8 @@ def test_sgd_vs_adam_small(tmp_path):
     assert sgd_vs_adam.main(["--small", "--out-dir", str(tmp_path)]) == 0
     record = json.loads((tmp_path / "sgd_vs_adam.json").read_text())
     assert record["figures"]["winner"] in ("adam", "sgd")
-    assert (tmp_path / "sgd_vs_adam_epochs.png").stat().st_size > 0
-    assert (tmp_path / "sgd_vs_adam_seconds.png").stat().st_size > 0
+    for plot in ("epochs", "seconds", "sweep"):
+        assert (tmp_path / f"sgd_vs_adam_{plot}.png").stat().st_size > 0
 
 
 def test_throughput_small(tmp_path):
@@ -51,6 +52,7 @@ def test_throughput_small(tmp_path):
     figures = json.loads(path.read_text())["figures"]
     assert figures["by_batch_size"]["1024"]["examples_per_second"] > 0
     assert figures["scoring_pairs_per_second"] > 0
+    assert path.with_suffix(".png").stat().st_size > 0
 
 
 def test_cpu_peak_estimate_from_cpuinfo():
