@@ -159,6 +159,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue from the newest checkpoint in --checkpoint-dir (the same "
         "data and settings; only --epochs may change)",
     )  # fmt: skip
+    hosts = train.add_argument_group(
+        "many hosts (one process per host; with --devices 0 the mesh spans all)"
+    )
+    hosts.add_argument(
+        "--coordinator-address", default=None, metavar="HOST:PORT",
+        help="process 0's address; default $JAX_COORDINATOR_ADDRESS",
+    )  # fmt: skip
+    hosts.add_argument(
+        "--num-processes", type=int, default=None, metavar="N",
+        help="default $JAX_NUM_PROCESSES",
+    )  # fmt: skip
+    hosts.add_argument(
+        "--process-id", type=int, default=None, metavar="I",
+        help="this process, 0..N-1; default $JAX_PROCESS_ID",
+    )  # fmt: skip
+    hosts.add_argument(
+        "--distributed", action="store_true",
+        help="join a multi-process run from the environment variables above or "
+        "the cluster JAX detects (SLURM, Open MPI, ...); implied by the flags",
+    )  # fmt: skip
     model_group = train.add_argument_group("model (ModelConfig)")
     _add_config_flags(model_group, ModelConfig)
     train_group = train.add_argument_group("training (TrainConfig)")
@@ -308,10 +328,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     """``hybridrec train``: :func:`run_experiment`, print, save; returns 0.
 
     Raises as :func:`run_experiment`; :func:`main` reports it and returns 2."""
+    import jax
+
     model_cfg = _config_from_args(args, ModelConfig)
     train_cfg = _config_from_args(args, TrainConfig)
     require_rating_task(train_cfg)  # before any data is read
     checkpoint = _check_outputs(args)
+    hosts = (args.coordinator_address, args.num_processes, args.process_id)
+    if args.distributed or any(value is not None for value in hosts):
+        from hybridrec_jax.train.distributed import initialize
+
+        index, count = initialize(*hosts)
+        print(f"process {index} of {count}: {jax.device_count()} devices in all")
     data = prepare_experiment(
         args.dataset, args.data_dir, args.split, model_cfg, train_cfg.seed,
         test_fraction=args.test_fraction, fold=args.fold, n_folds=args.n_folds,
@@ -329,6 +357,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     def save(folder):
         return save_experiment_model(folder, result, model_cfg, train_cfg, data)
 
+    if jax.process_index() != 0:  # every process trained; process 0 writes
+        return 0
     write_outputs(report, args.output_json, args.save_model, save)
     if args.save_model:
         print(f"model saved to {args.save_model}")

@@ -56,6 +56,7 @@ from hybridrec_jax.train.checkpoints import (
     TrainingCheckpoints,
     fingerprint,
 )
+from hybridrec_jax.train.distributed import gather
 from hybridrec_jax.train.divergence import (
     check_finite,
     check_progress,
@@ -376,8 +377,14 @@ def fit(
             pad_rows((params, opt_state, features), mesh.size), mesh
         )
 
-    def view(tree):  # what the world outside the loop sees: U and I rows
-        return tree if mesh is None else unpad_rows(tree, train.n_users, train.n_items)
+    def view(tree):
+        """What the world outside the loop sees: U and I rows; with several
+        processes, full copies on every process (validation, checkpoints and
+        the result then work as on one host)."""
+        if mesh is None:
+            return tree
+        tree = unpad_rows(tree, train.n_users, train.n_items)
+        return gather(tree) if jax.process_count() > 1 else tree
 
     epoch_fn = make_train_epoch(model_cfg, train_cfg, optimizer, mesh)
     chunk_fn = make_train_chunk(model_cfg, train_cfg, optimizer, mesh)
@@ -425,7 +432,8 @@ def fit(
             stop = tracker.update(epoch, score, view(params), train_cfg.patience)
             improved = tracker.best_epoch == epoch
         finished = stop or epoch == train_cfg.epochs
-        if saver is not None and saver.due(epoch, improved, finished):
+        writer = jax.process_index() == 0  # one process writes checkpoints
+        if saver is not None and writer and saver.due(epoch, improved, finished):
             saver.save(epoch, view(params), view(opt_state), tracker,
                        stopped_early=stop)  # fmt: skip
         bar.update()
