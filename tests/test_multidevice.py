@@ -61,6 +61,12 @@ def test_eight_devices_evaluate_to_the_same_metrics(mesh_report, case):
         assert abs(one[name] - many[name]) < 1e-5, name
 
 
+def test_full_catalogue_scores_are_split_by_users_and_equal(mesh_report):
+    scores = mesh_report["scores"]
+    assert scores["devices"] == N_DEVICES and scores["shape_equal"]
+    assert scores["difference"] < 1e-5
+
+
 def test_a_second_fit_on_the_mesh_compiles_nothing(mesh_report):
     assert mesh_report["second_fit_compiles"] == 0
 

@@ -34,10 +34,12 @@ from hybridrec_jax.evaluate.scoring import (
     check_indices,
     device_features,
     map_chunks,
+    on_mesh,
     predict,
     score_all,
 )
 from hybridrec_jax.model import Features, Params, zero_entity_rows
+from hybridrec_jax.model.sharding import mesh_of
 
 
 def group_by_user(
@@ -186,14 +188,15 @@ def evaluate_full_ranking(
     def chunk_metrics(users):
         seen = item_mask(seen_offsets, seen_lists, users, n_items)  # (C, I)
         relevant, valid = padded_lists(test_offsets, test_lists, users, width)
-        scores = scorer(params, cfg, features, jnp.asarray(users, jnp.int32))
-        arrays = (jnp.asarray(a) for a in (seen, relevant, valid))
-        seen, relevant, valid = arrays
+        scores = scorer(params, cfg, features, on_mesh(users.astype(np.int32), mesh))
+        seen, relevant, valid = (on_mesh(a, mesh) for a in (seen, relevant, valid))
         return _chunk_metrics(scores, seen, allowed, relevant, valid, tuple(ks))
 
     if len(eval_users) == 0:
         raise ValueError("no test pairs: nothing to rank")
-    arrays = jax.tree.map(np.asarray, map_chunks(chunk_metrics, (eval_users,), chunk))
+    mesh = mesh_of(params)  # sharded parameters: each chunk split by users
+    arrays = jax.tree.map(np.asarray, map_chunks(chunk_metrics, (eval_users,), chunk,
+                                                 mesh.size if mesh else 1))  # fmt: skip
     result = mean_over_users(arrays)
     if per_user:
         result["per_user"] = {"user": eval_users, **arrays}

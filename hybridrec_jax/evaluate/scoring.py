@@ -26,6 +26,7 @@ from hybridrec_jax.model import (
     score_block,
     side_preactivation,
 )
+from hybridrec_jax.model.sharding import batch_sharding, mesh_of
 
 #: Upper bound on the elements of the (chunk, I, D_1) block scored at once.
 CHUNK_ELEMENTS = 1 << 22
@@ -40,7 +41,9 @@ def device_features(dataset: Dataset) -> Features:
     }
 
 
-def map_chunks(fn: Callable, arrays: tuple[np.ndarray, ...], chunk_size: int):
+def map_chunks(
+    fn: Callable, arrays: tuple[np.ndarray, ...], chunk_size: int, multiple: int = 1
+):
     """``fn`` over fixed-size chunks of the leading axis of ``arrays``.
 
     Every array (n, ...) is cut into chunks of ``min(chunk_size, n)`` rows; the
@@ -53,6 +56,8 @@ def map_chunks(fn: Callable, arrays: tuple[np.ndarray, ...], chunk_size: int):
         fn: ``fn(*chunks) -> pytree`` of arrays with a leading chunk axis.
         arrays: host arrays with the same leading length n >= 1.
         chunk_size: rows per call (>= 1).
+        multiple: chunks are a multiple of this many rows (the devices of a
+            mesh, which each take an equal share of a chunk).
 
     Returns:
         The pytree of ``fn``'s outputs, each with leading axis n.
@@ -65,6 +70,7 @@ def map_chunks(fn: Callable, arrays: tuple[np.ndarray, ...], chunk_size: int):
     if n == 0:
         raise ValueError("map_chunks needs at least one row")
     size = max(1, min(int(chunk_size), n))
+    size = -(-size // multiple) * multiple
     n_chunks = -(-n // size)
     pad = n_chunks * size - n
     padded = [
@@ -174,7 +180,8 @@ def score_all(
     Equal to ``model.forward`` on every (user, item) pair (without dropout), via
     the factorised first layer (``model.score_block``). Users are processed in
     chunks of ``chunk_size`` (one compile serves every chunk), which bounds
-    memory to chunk_size * n_items * D_1 activations.
+    memory to chunk_size * n_items * D_1 activations. With parameters on a
+    mesh (``model.sharding``) each chunk is split by users across its devices.
 
     Args:
         params, cfg, features: the model and its content tables.
@@ -201,11 +208,22 @@ def score_all(
         return jnp.zeros((0, items.shape[0]), jnp.float32)
     if chunk_size is None:
         chunk_size = CHUNK_ELEMENTS // max(items.shape[0] * side[0].shape[1], 1)
+    mesh = mesh_of(params)
     return map_chunks(
         lambda chunk: _score_block(params, cfg, features,
-                                   jnp.asarray(chunk, jnp.int32), items, side),
-        (users,), chunk_size,
+                                   on_mesh(np.asarray(chunk, np.int32), mesh),
+                                   items, side),
+        (users,), chunk_size, mesh.size if mesh else 1,
     )  # fmt: skip
+
+
+def on_mesh(array, mesh):
+    """``array`` split by its leading axis (users) across the mesh's devices,
+    or as a device array when there is no mesh: a chunk of users is scored and
+    ranked on all devices at once when the parameters are sharded."""
+    if mesh is None:
+        return jnp.asarray(array)
+    return jax.device_put(array, batch_sharding(mesh))
 
 
 @partial(jax.jit, static_argnames=("cfg",))

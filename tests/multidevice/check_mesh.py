@@ -82,6 +82,24 @@ def main() -> None:
             "metrics_one": metrics[0],
             "metrics_many": metrics[1],
         }  # fmt: skip
+    # Full-catalogue scores of the sharded model: split by users across the
+    # devices, equal to the one-device scores.
+    from hybridrec_jax.evaluate.scoring import score_all
+
+    one = fit(
+        train, model, cases["explicit_lazy_adam"].replace(validation_fraction=0.0)
+    )
+    users = np.arange(data.n_users)
+    scores_one = score_all(one.params, model, features, users)
+    many = fit(train, model, cases["explicit_lazy_adam"].replace(
+        validation_fraction=0.0, devices=n_devices))  # fmt: skip
+    scores_many = score_all(many.params, model, features, users, chunk_size=20)
+    out["scores"] = {
+        "difference": float(np.max(np.abs(np.asarray(scores_one)
+                                          - np.asarray(scores_many)))),
+        "devices": len(scores_many.sharding.device_set),
+        "shape_equal": scores_one.shape == scores_many.shape,
+    }  # fmt: skip
     # After a one-epoch fit has compiled the epoch, a fit of four compiles
     # nothing: each epoch returns the parameters laid out as it took them, so
     # epochs 2.. reuse the program of epoch 1.
