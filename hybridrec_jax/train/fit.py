@@ -348,6 +348,7 @@ def fit(
     features = device_features(train)
     epoch_data = _EpochData(train, train_cfg, allowed_items, key)
     untrained = untrained_entities(train)
+    from_caller = params is not None or state is not None
     if state is not None:
         params = state.params
     if params is None:
@@ -369,8 +370,9 @@ def fit(
         if restored is not None:
             params, opt_state, done, tracker, stopped = restored
             first_epoch, finished = done + 1, stopped or done >= train_cfg.epochs
-    # Copies: the epoch donates its inputs, and the caller keeps theirs.
-    params, opt_state = jax.tree.map(jnp.array, (params, opt_state))
+            from_caller = False
+    if from_caller:  # copies: the epoch donates its inputs, the caller keeps theirs
+        params, opt_state = jax.tree.map(jnp.array, (params, opt_state))
     train_features = features
     if mesh is not None:  # rows padded to a multiple of the devices, then sharded
         params, opt_state, train_features = shard(
