@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks import cold_start, quality, ranking, sgd_vs_adam, throughput
+from benchmarks import cold_start, quality, ranking, scale, sgd_vs_adam, throughput
 from benchmarks.common import RESULTS, write_figures
 
 PLOTS = {
@@ -23,13 +23,17 @@ PLOTS = {
     "ranking": ranking.plots,
     "sgd_vs_adam": sgd_vs_adam.plots,
     "throughput": throughput.plots,  # throughput_<platform>.json
+    "scale": scale.plots,  # scale_<platform>.json
 }
 
 
 def plots_for(json_path: Path):
     """The ``plots`` function of the benchmark that wrote ``json_path``, or None."""
     stem = Path(json_path).stem
-    return PLOTS.get("throughput" if stem.startswith("throughput_") else stem)
+    for prefix in ("throughput", "scale"):  # one file per platform
+        if stem.startswith(prefix + "_"):
+            return PLOTS[prefix]
+    return PLOTS.get(stem)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from benchmarks.common import RESULTS, write_results
+from benchmarks.common import RESULTS, write_figures, write_results
 
 SIZES = (10**4, 10**5, 10**6, 10**7)
 ML25M = {"users": 162_541, "items": 59_047, "interactions": 25_000_095}
@@ -197,6 +197,43 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def series(rows: list[dict]) -> dict[str, list[tuple[int, dict]]]:
+    """Runs grouped by "library, updates, N devices", sorted by catalogue size
+    (the runs with equal numbers of users and items, without errors)."""
+    out = {}
+    for r in rows:
+        if "error" in r or r["users"] != r["items"] or "label" in r:
+            continue
+        name = f"{r.get('library', 'hybridrec_jax')}, {r['updates']}"
+        if r["devices"] > 1:
+            name += f", {r['devices']} devices"
+        out.setdefault(name, []).append((r["users"], r))
+    return {name: sorted(points, key=lambda p: p[0]) for name, points in out.items()}
+
+
+def plots(record: dict) -> dict:
+    """scale.png: examples/s and peak memory against the catalogue size."""
+    from hybridrec_jax.plots import new_figure
+
+    fig, (speed, memory) = new_figure(ncols=2, size=(10, 3.8))
+    for name, points in series(record["figures"]["runs"]).items():
+        sizes = [size for size, _ in points]
+        speed.plot(sizes, [r["examples_per_second"] for _, r in points], "o-",
+                   label=name)  # fmt: skip
+        memory.plot(sizes, [r["peak_rss_gib"] for _, r in points], "o-", label=name)
+    for ax, label in ((speed, "training examples / s"), (memory, "peak RSS (GiB)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("users = items")
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+    speed.legend(fontsize=8)
+    device = record["device"]
+    speed.set_title(f"{device['platform']} ({device['cpu_cores']} cores)")
+    memory.set_title("params + optimiser state + data")
+    return {f"scale_{device['platform']}.png": fig}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scale",
                                      description=__doc__.splitlines()[0])  # fmt: skip
@@ -297,6 +334,7 @@ def main(argv=None) -> int:
     platform = jax.devices()[0].platform
     path = write_results(f"scale_{platform}", config, figures, "\n".join(body),
                          out_dir=args.out_dir)  # fmt: skip
+    write_figures(plots, path)
     print("\n".join(body))
     print(f"wrote {path}")
     return 0
