@@ -11,17 +11,19 @@ and N simulated CPU devices need XLA_FLAGS before JAX starts) through the
 public ``fit`` with no validation; examples/s counts the epochs after the
 first, which includes the compile. Then one epoch the size of MovieLens-25M
 (162,541 users, 59,047 items, 25,000,095 interactions), row-sparse, 1 device.
-If PyTorch is importable (it is not a dependency), the same sizes are trained
-with ``nn.Embedding(sparse=True)`` + ``SparseAdam`` (tables) and Adam (MLP).
+If PyTorch is importable (it is not a dependency; ``--torch-python`` names an
+interpreter that has it), the same sizes are trained with
+``nn.Embedding(sparse=True)`` + ``SparseAdam`` (tables) and Adam (MLP)
+(``benchmarks.torch_scale``).
 Results: benchmarks/results/scale_<platform>.{json,md}.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -29,38 +31,26 @@ import time
 import numpy as np
 
 from benchmarks.common import RESULTS, write_figures, write_results
+from benchmarks.torch_scale import peak_rss_gib, random_interactions
 
 SIZES = (10**4, 10**5, 10**6, 10**7)
 ML25M = {"users": 162_541, "items": 59_047, "interactions": 25_000_095}
-N_FEATURES = 8
 
 
 def synthetic(n_users, n_items, n_interactions, seed=0):
-    """Random interactions and content, as a ``Dataset``."""
+    """Random interactions and content, as a ``Dataset``
+    (``torch_scale.random_interactions``: PyTorch trains on the same draws)."""
     from hybridrec_jax.data.dataset import Dataset
 
-    rng = np.random.default_rng(seed)
-    return Dataset(
-        user=rng.integers(0, n_users, n_interactions, dtype=np.int32),
-        item=rng.integers(0, n_items, n_interactions, dtype=np.int32),
-        rating=rng.integers(1, 6, n_interactions).astype(np.float32),
-        user_features=rng.standard_normal((n_users, N_FEATURES), np.float32),
-        item_features=rng.standard_normal((n_items, N_FEATURES), np.float32),
-        user_ids=np.arange(n_users),
-        item_ids=np.arange(n_items),
-        name=f"random {n_users} x {n_items}",
-    )
+    arrays = random_interactions(n_users, n_items, n_interactions, seed)
+    return Dataset(**arrays, user_ids=np.arange(n_users), item_ids=np.arange(n_items),
+                   name=f"random {n_users} x {n_items}")  # fmt: skip
 
 
 def tree_bytes(tree) -> int:
     import jax
 
     return int(sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree)))
-
-
-def peak_rss_gib() -> float:
-    # ru_maxrss is in KiB on Linux.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def run_one(spec: dict) -> dict:
@@ -94,69 +84,14 @@ def run_one(spec: dict) -> dict:
     }
 
 
-def run_torch(spec: dict) -> dict:
-    """The same model in PyTorch: sparse embedding tables + SparseAdam."""
-    import torch
-    from torch import nn
-
-    torch.manual_seed(0)
-    data = synthetic(spec["users"], spec["items"], spec["interactions"])
-
-    class Hybrid(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.user = nn.Embedding(spec["users"], 32, sparse=True)
-            self.item = nn.Embedding(spec["items"], 32, sparse=True)
-            self.user_bias = nn.Embedding(spec["users"], 1, sparse=True)
-            self.item_bias = nn.Embedding(spec["items"], 1, sparse=True)
-            self.mlp = nn.Sequential(
-                nn.Linear(64 + 2 * N_FEATURES, 128), nn.ReLU(), nn.Dropout(0.2),
-                nn.Linear(128, 64), nn.ReLU(), nn.Dropout(0.2), nn.Linear(64, 1),
-            )  # fmt: skip
-
-        def forward(self, u, i, xu, xi):
-            a0 = torch.cat([self.user(u), self.item(i), xu, xi], dim=1)
-            out = self.mlp(a0)[:, 0] + self.user_bias(u)[:, 0] + self.item_bias(i)[:, 0]
-            return out
-
-    model = Hybrid()
-    tables = [model.user.weight, model.item.weight, model.user_bias.weight,
-              model.item_bias.weight]  # fmt: skip
-    sparse_opt = torch.optim.SparseAdam(tables, lr=1e-3)
-    dense_opt = torch.optim.Adam(model.mlp.parameters(), lr=1e-3)
-    users, items = (
-        torch.from_numpy(data.user.astype(np.int64)),
-        torch.from_numpy(data.item.astype(np.int64)),
-    )
-    ratings = torch.from_numpy(data.rating)
-    xu, xi = torch.from_numpy(data.user_features), torch.from_numpy(data.item_features)
-    seconds = []
-    for epoch in range(spec["epochs"]):
-        start = time.perf_counter()
-        order = torch.from_numpy(np.random.default_rng(epoch).permutation(len(users)))
-        for b in range(0, len(order), 1024):
-            rows = order[b : b + 1024]
-            u, i = users[rows], items[rows]
-            pred = model(u, i, xu[u], xi[i])
-            loss = torch.mean((pred - ratings[rows]) ** 2)
-            sparse_opt.zero_grad()
-            dense_opt.zero_grad()
-            loss.backward()
-            sparse_opt.step()
-            dense_opt.step()
-        seconds.append(time.perf_counter() - start)
-    steady = seconds[1:] or seconds
-    return {**spec, "examples_per_second": len(users) * len(steady) / sum(steady),
-            "epoch_seconds": seconds, "peak_rss_gib": peak_rss_gib(),
-            "torch": torch.__version__, "threads": torch.get_num_threads()}  # fmt: skip
-
-
-def in_subprocess(spec: dict, timeout: float) -> dict:
+def in_subprocess(spec: dict, timeout: float, torch_python: str | None = None) -> dict:
     env = dict(os.environ)
     if spec["devices"] > 1:
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_"
                             f"device_count={spec['devices']}").strip()  # fmt: skip
     argv = [sys.executable, "-m", "benchmarks.scale", "--one", json.dumps(spec)]
+    if spec.get("library") == "pytorch":
+        argv = [torch_python, "-m", "benchmarks.torch_scale", json.dumps(spec)]
     try:
         done = subprocess.run(argv, env=env, capture_output=True, text=True,
                               timeout=timeout)  # fmt: skip
@@ -251,12 +186,14 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--out-dir", default=str(RESULTS))
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--torch", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--torch-python", default=None, metavar="PYTHON",
+        help="an interpreter with PyTorch for its column (default: this one, "
+        "if it imports torch)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.one:
-        spec = json.loads(args.one)
-        runner = run_torch if spec.get("library") == "pytorch" else run_one
-        print(json.dumps(runner(spec)))
+        print(json.dumps(run_one(json.loads(args.one))))
         return 0
     if args.small:
         sizes, interactions, epochs = (10**3, 10**4), 5_000, 2
@@ -276,19 +213,16 @@ def main(argv=None) -> int:
     if not args.small and not args.no_ml25m:
         specs.append({**ML25M, "epochs": 2, "devices": 1, "updates": "row_sparse",
                       "label": "ML-25M-sized"})  # fmt: skip
-    try:
-        import torch  # noqa: F401
-
-        have_torch = True
-    except ImportError:
-        have_torch = False
-    if have_torch:
+    torch_python = args.torch_python
+    if torch_python is None and importlib.util.find_spec("torch") is not None:
+        torch_python = sys.executable
+    if torch_python is not None and not args.small:
         specs += [{"users": s, "items": s, "interactions": interactions,
                    "epochs": epochs, "devices": 1, "updates": "sparse (SparseAdam)",
                    "library": "pytorch"} for s in sizes]  # fmt: skip
     rows = []
     for spec in specs:
-        row = in_subprocess(spec, args.timeout)
+        row = in_subprocess(spec, args.timeout, torch_python)
         rows.append(row)
         shown = {k: row.get(k) for k in ("library", "updates", "devices", "users",
                                          "examples_per_second", "peak_rss_gib",

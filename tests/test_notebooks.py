@@ -22,6 +22,7 @@ FIGURES = {
     "02_math_walkthrough.ipynb": 2,  # gradient error per layer; optimiser gaps
     "03_sgd_vs_adam.ipynb": 2,  # learning-rate sweep; seed bands
     "04_cold_start.ipynb": 2,  # cold vs warm per model; new users' top 10
+    "05_scale.ipynb": 1,  # ex/s and memory against catalogue size (+ the bench)
 }
 WARNINGS = ("IProgress", "TqdmWarning")  # tqdm's notebook bar without ipywidgets
 
