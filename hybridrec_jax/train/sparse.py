@@ -129,11 +129,14 @@ def segment_rows(grad_rows: jax.Array, inverse: jax.Array) -> jax.Array:
 
 def _gather(array: jax.Array, index: jax.Array) -> jax.Array:
     # The padding id N is out of range: read zeros there (its update is dropped).
-    return array.at[index].get(mode="fill", fill_value=0)
+    return array.at[index].get(mode="fill", fill_value=0, indices_are_sorted=True)
 
 
 def _scatter(array: jax.Array, index: jax.Array, values: jax.Array) -> jax.Array:
-    return array.at[index].set(values, mode="drop")
+    # Sorted, and distinct apart from the out-of-range padding, which is dropped.
+    return array.at[index].set(
+        values, mode="drop", indices_are_sorted=True, unique_indices=True
+    )
 
 
 def update_table(
