@@ -73,10 +73,11 @@ def _close(a, b, rtol=1e-5, atol=1e-6):
 def test_touched_rows_are_distinct_padded_and_invert():
     ids = jnp.asarray([4, 1, 4, 7, 1, 0], jnp.int32)
     mask = jnp.asarray([1, 1, 1, 1, 1, 0], jnp.float32)  # the 0 is padding
-    unique, inverse = touched_rows(ids, mask, n_rows=10)
+    unique, inverse, first = touched_rows(ids, mask, n_rows=10)
     assert unique.tolist() == [1, 4, 7, 10, 10, 10]
     np.testing.assert_array_equal(np.asarray(unique)[np.asarray(inverse)][:5],
                                   np.asarray(ids)[:5])  # fmt: skip
+    np.testing.assert_array_equal(np.asarray(ids)[np.asarray(first)[:3]], [1, 4, 7])
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adagrad"])

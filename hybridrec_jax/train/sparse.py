@@ -105,13 +105,15 @@ def touched_rows(ids: jax.Array, mask: jax.Array, n_rows: int):
 
     Returns:
         (unique (B,) int32 sorted ids, then N for padding; inverse (B,) int32
-        with unique[inverse[b]] = ids[b] for the real rows).
+        with unique[inverse[b]] = ids[b] for the real rows; first (B,) int32, a
+        batch row holding each unique id).
     """
     ids = jnp.where(mask > 0, ids, n_rows)
-    unique, inverse = jnp.unique(
-        ids, size=ids.shape[0], fill_value=n_rows, return_inverse=True
-    )
-    return unique, inverse.reshape(ids.shape)
+    unique, first, inverse = jnp.unique(
+        ids, size=ids.shape[0], fill_value=n_rows, return_index=True,
+        return_inverse=True,
+    )  # fmt: skip
+    return unique, inverse.reshape(ids.shape), first
 
 
 def segment_rows(grad_rows: jax.Array, inverse: jax.Array) -> jax.Array:
@@ -146,6 +148,7 @@ def update_table(
     unique: jax.Array,
     grad: jax.Array,
     count: jax.Array | None,
+    rows: jax.Array,
 ) -> tuple[jax.Array, dict]:
     """One row-sparse step of one id table (the rules of the module docstring).
 
@@ -157,11 +160,12 @@ def update_table(
         grad: (B, ...) summed gradient of each touched row (:func:`segment_rows`).
         count: (B,) int32 step count of each touched row after this step
             ("adam" only).
+        rows: (B, ...) T[unique], the current rows (taken from the batch's
+            gathered rows, so the table is not read twice).
 
     Returns:
         (the updated table, the updated slots); rows not in ``unique`` unchanged.
     """
-    rows = _gather(table, unique)
     eta = opt.learning_rate
     if opt.rule == "sgd" and not opt.momentum:
         return _scatter(table, unique, rows - eta * grad), slots
@@ -196,6 +200,7 @@ def apply_row_updates(
     grad_rows: dict,
     ids: dict,
     mask: jax.Array,
+    rows: dict,
 ) -> tuple[dict, dict]:
     """Update every id table from the gradients of its gathered rows.
 
@@ -208,6 +213,8 @@ def apply_row_updates(
             ({"user": (B, d), ..., "item_bias": (B,)}).
         ids: {"user": (B,) int32, "item": (B,) int32} the batch's ids.
         mask: (B,) float, 1 for real rows.
+        rows: the batch's gathered rows (``model.embedding_rows``), same keys
+            and shapes as ``grad_rows``.
 
     Returns:
         (new embeddings, new row state); cost O(B), whatever U and I.
@@ -215,7 +222,7 @@ def apply_row_updates(
     embeddings, row_state = dict(embeddings), dict(row_state)
     for side in SIDES:
         n_rows = embeddings[side].shape[0]
-        unique, inverse = touched_rows(ids[side], mask, n_rows)
+        unique, inverse, first = touched_rows(ids[side], mask, n_rows)
         count = None
         if opt.rule == "adam":
             counts = row_state[f"{side}_count"]
@@ -224,6 +231,7 @@ def apply_row_updates(
         for name in SIDE_TABLES[side]:
             grad = segment_rows(grad_rows[name], inverse)
             embeddings[name], row_state[name] = update_table(
-                opt, embeddings[name], row_state[name], unique, grad, count
-            )
+                opt, embeddings[name], row_state[name], unique, grad, count,
+                rows[name][first],
+            )  # fmt: skip
     return embeddings, row_state

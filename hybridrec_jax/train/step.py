@@ -199,7 +199,7 @@ def _row_sparse_step(model_cfg, train_cfg, optimizer: RowSparseOptimizer):
         )
         embeddings, row_state = apply_row_updates(
             optimizer, embeddings, opt_state["rows"], row_grads,
-            {"user": batch.users, "item": batch.items}, batch.mask,
+            {"user": batch.users, "item": batch.items}, batch.mask, rows,
         )  # fmt: skip
         params = {"embeddings": embeddings,
                   "dense": optax.apply_updates(params["dense"], updates)}  # fmt: skip
