@@ -377,3 +377,22 @@ def test_streaming_from_host_equals_the_in_memory_epoch(tiny_split, tiny_model_c
     for ours, theirs in zip(streamed.history, in_memory.history, strict=True):
         assert ours["train_loss"] == pytest.approx(theirs["train_loss"], rel=1e-6)
         assert ours["val_rmse"] == pytest.approx(theirs["val_rmse"], rel=1e-6)
+
+
+def test_auto_embedding_updates_follow_the_catalogue_size(tiny_split, tiny_model_cfg):
+    """Dense up to AUTO_DENSE_MAX_ROWS users plus items, row-sparse above; the
+    result says which, and its optimiser state has that structure."""
+    from hybridrec_jax.config import AUTO_DENSE_MAX_ROWS
+
+    train, _ = tiny_split
+    cfg = TrainConfig(batch_size=64, epochs=1, validation_fraction=0.0)
+    assert cfg.embedding_updates == "auto"
+    small = fit(train, tiny_model_cfg, cfg)
+    assert small.embedding_updates == "dense"
+    assert "rows" not in small.state.opt_state
+    assert cfg.resolved(AUTO_DENSE_MAX_ROWS, 1).embedding_updates == "row_sparse"
+    assert cfg.resolved(AUTO_DENSE_MAX_ROWS - 1, 1).embedding_updates == "dense"
+    assert cfg.resolved(None, None).embedding_updates == "row_sparse"
+    forced = fit(train, tiny_model_cfg, cfg.replace(embedding_updates="row_sparse"))
+    assert forced.embedding_updates == "row_sparse"
+    assert set(forced.state.opt_state) == {"dense", "rows"}

@@ -195,6 +195,13 @@ def save_checkpoint(
     """
     sizes = {name: value for name, value in (("n_user_features", n_user_features),
              ("n_item_features", n_item_features)) if value is not None}  # fmt: skip
+    if train_cfg is not None and opt_state is not None:
+        # "auto" is saved as what the state was made with, so loading rebuilds it.
+        row_sparse = isinstance(opt_state, dict) and set(opt_state) == {"dense", "rows"}
+        if train_cfg.embedding_updates == "auto":
+            train_cfg = train_cfg.replace(
+                embedding_updates="row_sparse" if row_sparse else "dense"
+            )
     body, blob = encode(
         params, model_cfg, train_cfg=train_cfg, opt_state=opt_state,
         best_params=best_params, epoch=epoch, arrays=arrays, metadata=metadata,

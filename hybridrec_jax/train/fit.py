@@ -103,6 +103,8 @@ class FitResult:
         examples_per_second: training rows per second of the epochs after the
             first (which includes the compile).
         n_train: training rows per epoch (positives and negatives).
+        embedding_updates: how the id tables were updated, "dense" or
+            "row_sparse" (``TrainConfig.embedding_updates``, "auto" resolved).
         streamed: whether the epochs streamed the interactions from host
             memory (``train.streaming``; they exceeded
             ``TrainConfig.device_data_mib``).
@@ -118,6 +120,7 @@ class FitResult:
     examples_per_second: float = 0.0
     n_train: int = 0
     streamed: bool = False
+    embedding_updates: str = ""
 
 
 def _pairs(data: Dataset | tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -344,6 +347,7 @@ def fit(
         )
     if validation is not None and len(_pairs(validation)[0]) == 0:
         validation = None
+    train_cfg = train_cfg.resolved(train.n_users, train.n_items)
     init_key, key = jax.random.split(jax.random.key(train_cfg.seed))
     features = device_features(train)
     epoch_data = _EpochData(train, train_cfg, allowed_items, key)
@@ -453,6 +457,7 @@ def fit(
         metric=train_cfg.metric,
         n_train=epoch_data.n,
         streamed=epoch_data.streaming,
+        embedding_updates=train_cfg.embedding_updates,
     )
     if validation is not None and np.isfinite(tracker.best_score):
         result.best_metric = float(sign * tracker.best_score)

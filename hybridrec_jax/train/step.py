@@ -119,6 +119,7 @@ def _optax(cfg: TrainConfig) -> optax.GradientTransformation:
 
 @functools.lru_cache(maxsize=64)
 def _optimizer(cfg: TrainConfig):
+    cfg = cfg.resolved(None, None)
     if cfg.embedding_updates == "dense":
         return _optax(cfg)
     momentum = cfg.momentum if cfg.optimizer == "sgd" else 0.0
@@ -132,9 +133,11 @@ def make_optimizer(
     optax.sgd(eta, momentum) (momentum 0: the paper's SGD).
 
     With ``cfg.embedding_updates="dense"`` that optax transformation updates the
-    whole pytree; with "row_sparse" (the default) it updates ``params["dense"]``
-    and the id tables get the matching row rule of ``train.sparse`` (Adam: lazy
-    Adam), so a step costs the same whatever the number of users and items.
+    whole pytree; with "row_sparse" it updates ``params["dense"]`` and the id
+    tables get the matching row rule of ``train.sparse`` (Adam: lazy Adam), so
+    a step costs the same whatever the number of users and items. "auto" is
+    "row_sparse" here (no table sizes); ``fit`` resolves it by the sizes
+    (``TrainConfig.resolved``).
     The same object for every configuration with the same :func:`step_config`,
     so that the compiled epoch that closes over it is reused.
     """

@@ -42,12 +42,19 @@ def main() -> None:
     train, test = data.subset(train_rows), data.subset(test_rows)
     features = device_features(train)
     cases = {
-        "explicit_lazy_adam": TrainConfig.tiny().replace(batch_size=64),
+        "explicit_lazy_adam": TrainConfig.tiny().replace(
+            batch_size=64, embedding_updates="row_sparse"
+        ),
         "explicit_dense_adam": TrainConfig.tiny().replace(
             batch_size=64, embedding_updates="dense"
         ),
         "implicit_sgd": TrainConfig.tiny().replace(
-            batch_size=64, loss="bce", negatives=2, optimizer="sgd", momentum=0.0
+            batch_size=64,
+            loss="bce",
+            negatives=2,
+            optimizer="sgd",
+            momentum=0.0,
+            embedding_updates="row_sparse",
         ),
     }
     for name, cfg in cases.items():

@@ -18,7 +18,9 @@ from hybridrec_jax.train import fit
 from hybridrec_jax.train.distributed import gather, initialize
 
 MODEL = ModelConfig.tiny().replace(dropout=0.2, interaction_dim=0)
-TRAIN = TrainConfig.tiny().replace(batch_size=64, validation_fraction=0.0)
+TRAIN = TrainConfig.tiny().replace(
+    batch_size=64, validation_fraction=0.0, embedding_updates="row_sparse"
+)
 
 
 def main() -> None:
