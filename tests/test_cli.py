@@ -160,3 +160,30 @@ def test_missing_data_dir_suggests_a_download_that_works(capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "needs --data-dir" in err
     assert "hybridrec data download ml-1m --sha256 HEX" in err
+
+
+def test_distributed_flags_join_and_only_process_0_writes(
+    tmp_path, capsys, monkeypatch
+):
+    """--coordinator-address/--num-processes/--process-id reach
+    jax.distributed.initialize; a process other than 0 trains but writes
+    neither the report nor the model (process 0 does)."""
+    import jax
+
+    joined = []
+    monkeypatch.setattr(jax.distributed, "initialize",
+                        lambda **kwargs: joined.append(kwargs))  # fmt: skip
+    monkeypatch.setattr(jax, "process_index", lambda: 1)
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    out, model = tmp_path / "report.json", tmp_path / "model"
+    flags = ["train", *TINY_FLAGS, "--epochs", "1", "--output-json", str(out),
+             "--save-model", str(model), "--coordinator-address", "127.0.0.1:1234",
+             "--num-processes", "2", "--process-id", "1"]  # fmt: skip
+    assert main(flags) == 0
+    assert joined == [{"coordinator_address": "127.0.0.1:1234",
+                       "num_processes": 2, "process_id": 1}]  # fmt: skip
+    assert "process 1 of 2" in capsys.readouterr().out
+    assert not out.exists() and not model.exists()
+    monkeypatch.setattr(jax, "process_index", lambda: 0)
+    assert main([*flags[:-1], "0"]) == 0
+    assert out.exists() and model.exists()

@@ -373,7 +373,8 @@ def real_model(tiny_split):
 
 
 @pytest.mark.parametrize(
-    ("optimizer", "momentum"), [("sgd", 0.0), ("sgd", 0.9), ("adam", 0.0)]
+    ("optimizer", "momentum"),
+    [("sgd", 0.0), ("sgd", 0.9), ("adam", 0.0), ("adagrad", 0.0)],
 )
 def test_hand_optimizer_equals_optax_over_100_steps(real_model, optimizer, momentum):
     model_cfg, params, train, _, features = real_model

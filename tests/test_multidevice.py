@@ -19,12 +19,18 @@ HERE = Path(__file__).resolve().parent
 N_DEVICES = 8
 
 
+def _env(**extra) -> dict:
+    """The environment of a subprocess that imports this checkout's package (a
+    script's own folder, not the working directory, heads its sys.path)."""
+    path = os.pathsep.join(
+        filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")])
+    )
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
 @pytest.fixture(scope="module")
 def mesh_report():
-    env = {
-        **os.environ,
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={N_DEVICES}",
-    }
+    env = _env(XLA_FLAGS=f"--xla_force_host_platform_device_count={N_DEVICES}")
     run = subprocess.run(
         [sys.executable, str(HERE / "multidevice" / "check_mesh.py"), str(N_DEVICES)],
         capture_output=True, text=True, env=env, cwd=HERE.parent, timeout=600,
@@ -37,6 +43,8 @@ def test_the_subprocess_sees_eight_devices(mesh_report):
     assert mesh_report["devices_seen"] == N_DEVICES
     # 60 users: the row axis is padded to 64 on the mesh and cut back after.
     assert mesh_report["n_users"] % N_DEVICES != 0
+    # The code under test is this checkout's, not another installed copy.
+    assert Path(mesh_report["package"]).resolve().is_relative_to(HERE.parent)
 
 
 @pytest.mark.parametrize(
@@ -67,6 +75,13 @@ def test_full_catalogue_scores_are_split_by_users_and_equal(mesh_report):
     assert scores["difference"] < 1e-5
 
 
+def test_each_batch_is_split_across_the_devices(mesh_report):
+    """Data parallelism: the epoch's program splits every batch's user and
+    item ids over the mesh (without it each device would take whole batches,
+    with equal results)."""
+    assert mesh_report["batch_split_constraints"] >= 2
+
+
 def test_a_second_fit_on_the_mesh_compiles_nothing(mesh_report):
     assert mesh_report["second_fit_compiles"] == 0
 
@@ -91,7 +106,7 @@ def test_two_processes_train_the_model_of_one(tmp_path):
     if port is None:
         pytest.skip("cannot bind a TCP port on 127.0.0.1 for the coordinator")
     worker = HERE / "multidevice" / "distributed_worker.py"
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = {k: v for k, v in _env().items() if k != "XLA_FLAGS"}
     address = f"127.0.0.1:{port}"
     procs = [
         subprocess.Popen(
@@ -102,6 +117,7 @@ def test_two_processes_train_the_model_of_one(tmp_path):
                 "2",
                 str(i),
                 str(tmp_path / f"two_{i}.npz"),
+                str(tmp_path / "checkpoints"),  # gathered by both, written by 0
             ],
             env=env,
             cwd=HERE.parent,
@@ -125,3 +141,35 @@ def test_two_processes_train_the_model_of_one(tmp_path):
     for name in ref.files:
         np.testing.assert_allclose(two[name], ref[name], rtol=1e-5, atol=1e-6)
     assert ref["losses"][-1] < ref["losses"][0]  # it trained
+    assert any((tmp_path / "checkpoints").iterdir())
+
+
+def test_initialize_reads_flags_then_the_environment(monkeypatch):
+    """Explicit values win; else $JAX_COORDINATOR_ADDRESS, $JAX_NUM_PROCESSES
+    and $JAX_PROCESS_ID, each to its own argument; bad values are named."""
+    import jax
+
+    from hybridrec_jax.train import distributed
+
+    joined = []
+    monkeypatch.setattr(jax.distributed, "initialize",
+                        lambda **kwargs: joined.append(kwargs))  # fmt: skip
+    monkeypatch.setenv("JAX_COORDINATOR_ADDRESS", "10.0.0.1:99")
+    monkeypatch.setenv("JAX_NUM_PROCESSES", "4")
+    monkeypatch.setenv("JAX_PROCESS_ID", "3")
+    distributed.initialize()
+    distributed.initialize("10.0.0.2:7", 2, 0)
+    assert joined == [
+        {"coordinator_address": "10.0.0.1:99", "num_processes": 4, "process_id": 3},
+        {"coordinator_address": "10.0.0.2:7", "num_processes": 2, "process_id": 0},
+    ]
+    for name in distributed.ENVIRONMENT:
+        monkeypatch.delenv(name)
+    distributed.initialize()  # nothing given: JAX detects the cluster
+    assert joined[-1] == dict.fromkeys(joined[-1])
+    monkeypatch.setenv("JAX_NUM_PROCESSES", "two")
+    with pytest.raises(ValueError, match=r"\$JAX_NUM_PROCESSES='two'.*--num-processes"):
+        distributed.initialize()
+    with pytest.raises(ValueError, match="outside 0..1"):
+        distributed.initialize("h:1", 2, 2)
+    assert len(joined) == 3

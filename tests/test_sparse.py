@@ -98,6 +98,29 @@ def test_row_sparse_equals_dense_where_the_rules_agree(optimizer):
     _close(sparse, dense)
 
 
+def test_momentum_sgd_equals_dense_when_every_row_is_touched_and_is_lazy():
+    """Lazy momentum: with every row in every batch it is optax.sgd(eta, mu);
+    a row a batch does not touch keeps its row and its momentum buffer."""
+    params, features = _setup()
+    cfg = TrainConfig(optimizer="sgd", momentum=0.9, learning_rate=0.02,
+                      batch_size=32)  # fmt: skip
+    batches = _batches(10, size=32, cover_all=True)
+    sparse, state = _train(cfg, batches, params, features)
+    dense, _ = _train(cfg.replace(embedding_updates="dense"), batches, params, features)
+    _close(sparse, dense)
+    # One more batch without user 0: its row and buffer stay where they were.
+    batch = _batches(1, size=32, seed=1)[0]
+    batch = batch._replace(users=jnp.maximum(batch.users, 1))
+    step = jax.jit(make_train_step(MODEL, cfg, make_optimizer(cfg)))
+    after, after_state, _ = step(sparse, state, batch, features, None)
+    for name in SIDE_TABLES["user"]:
+        np.testing.assert_array_equal(after["embeddings"][name][0],
+                                      sparse["embeddings"][name][0])  # fmt: skip
+        np.testing.assert_array_equal(after_state["rows"][name]["momentum"][0],
+                                      state["rows"][name]["momentum"][0])  # fmt: skip
+    assert np.abs(np.asarray(state["rows"]["user"]["momentum"][0])).max() > 0
+
+
 def test_lazy_adam_equals_dense_adam_when_every_row_is_touched():
     params, features = _setup()
     cfg = TrainConfig(learning_rate=0.01, batch_size=32)

@@ -295,6 +295,10 @@ def test_fit_copies_the_callers_arrays(tiny_split, tiny_model_cfg):
 def test_fit_refuses_a_state_with_nothing_left_to_train(tiny_split, tiny_model_cfg):
     train, _ = tiny_split
     done = fit(train, tiny_model_cfg, RESUME_CFG.replace(epochs=2))
+    # A row-sparse state resumed with dense updates: named, not a crash inside.
+    with pytest.raises(ValueError, match="embedding_updates='dense'"):
+        fit(train, tiny_model_cfg, RESUME_CFG.replace(
+            epochs=3, embedding_updates="dense"), state=done.state)  # fmt: skip
     with pytest.raises(ValueError, match="after epoch 2.*raise TrainConfig.epochs"):
         fit(train, tiny_model_cfg, RESUME_CFG.replace(epochs=2), state=done.state)
     with pytest.raises(ValueError, match="not both"):
@@ -364,13 +368,14 @@ def test_streaming_from_host_equals_the_in_memory_epoch(tiny_split, tiny_model_c
 
     train, _ = tiny_split
     cfg = TrainConfig(batch_size=32, epochs=3, patience=0, validation_fraction=0.1)
+    model_cfg = tiny_model_cfg.replace(dropout=0.3)  # each batch its own dropout key
     # 4 batches per chunk: n_batches is not a multiple, so the last chunk is short.
     budget = 4 * 2 * ROW_BYTES * 32 / 2**20
     assert chunk_batches(budget, 32) == 4
     n_batches = -(-int(0.9 * train.n_interactions) // 32)
     assert n_batches > 4 and n_batches % 4
-    in_memory = fit(train, tiny_model_cfg, cfg)
-    streamed = fit(train, tiny_model_cfg, cfg.replace(device_data_mib=budget))
+    in_memory = fit(train, model_cfg, cfg)
+    streamed = fit(train, model_cfg, cfg.replace(device_data_mib=budget))
     assert streamed.streamed and not in_memory.streamed
     _assert_close_trees(streamed.params, in_memory.params)
     _assert_close_trees(streamed.state.opt_state, in_memory.state.opt_state)

@@ -1,7 +1,8 @@
-"""SGD and Adam by hand, with optax's ``(init, update)`` signature.
+"""SGD, Adam and Adagrad by hand, with optax's ``(init, update)`` signature.
 
 Training uses optax; these are the executable statement of the update rules,
-and the tests hold them equal to ``optax.sgd`` and ``optax.adam`` over 100 steps
+and the tests hold them equal to ``optax.sgd``, ``optax.adam`` and
+``optax.adagrad`` over 100 steps
 of the real model. With g the gradient (e.g. of
 :func:`hybridrec_jax.paper.backprop.hand_value_and_grad`) and eta the learning
 rate:
@@ -11,6 +12,8 @@ rate:
     Adam (Kingma & Ba 2015):        m <- b1 m + (1 - b1) g,   v <- b2 v + (1 - b2) g^2,
                                     m_hat = m / (1 - b1^t),   v_hat = v / (1 - b2^t),
                                     theta <- theta - eta m_hat / (sqrt(v_hat) + eps)
+    Adagrad (Duchi et al. 2011):    s <- s + g^2,  theta <- theta - eta g / sqrt(s+eps)
+                                    (s_0 = 0.1, as optax.adagrad)
 
 :func:`hand_optimizer` picks one from a ``TrainConfig`` (the twin of
 ``train.make_optimizer``) and :func:`make_hand_train_step` is the twin of
@@ -123,21 +126,61 @@ def adam(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def hand_optimizer(train_cfg: TrainConfig) -> optax.GradientTransformation:
-    """Our adam(eta) or sgd(eta, momentum): the twin of ``train.make_optimizer``.
+def adagrad(
+    learning_rate: float, initial_accumulator_value: float = 0.1, eps: float = 1e-7
+) -> optax.GradientTransformation:
+    """Adagrad, step for step as optax.adagrad (its defaults).
+
+    s <- s + g^2 (s_0 = ``initial_accumulator_value``), then
+    theta <- theta - eta g / sqrt(s + eps).
 
     Args:
-        train_cfg: gives ``optimizer`` ("adam" or "sgd"), ``learning_rate`` eta
-            and ``momentum`` mu (0: the paper's plain SGD).
+        learning_rate: eta.
+        initial_accumulator_value: s_0.
+        eps: added to s under the square root.
 
     Returns:
-        :func:`adam` or :func:`sgd`, an ``optax.GradientTransformation``.
+        An ``optax.GradientTransformation``: ``init(params)`` gives s, shaped
+        like params.
+    """
+
+    def init_fn(params):
+        return jax.tree.map(
+            lambda p: jnp.full_like(p, initial_accumulator_value), params
+        )
+
+    def update_fn(grads, state, params=None):
+        del params
+        s = jax.tree.map(lambda g, s: s + g**2, grads, state)  # sum of squares
+        updates = jax.tree.map(
+            lambda g, s: -learning_rate * g * jax.lax.rsqrt(s + eps), grads, s
+        )  # step -eta g / sqrt(s + eps)
+        return updates, s
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def hand_optimizer(train_cfg: TrainConfig) -> optax.GradientTransformation:
+    """Our adam(eta), adagrad(eta) or sgd(eta, momentum): the twin of
+    ``train.make_optimizer``.
+
+    Args:
+        train_cfg: gives ``optimizer`` ("adam", "adagrad" or "sgd"),
+            ``learning_rate`` eta and ``momentum`` mu (0: the paper's plain SGD).
+
+    Returns:
+        :func:`adam`, :func:`adagrad` or :func:`sgd`, an
+        ``optax.GradientTransformation``. It updates the whole pytree (the
+        dense rules: ``fit(optimizer=hand_optimizer(cfg))`` trains as
+        ``embedding_updates="dense"``).
 
     >>> hand_optimizer(TrainConfig(optimizer="sgd", momentum=0.0)).init({})
     EmptyState()
     """
     if train_cfg.optimizer == "adam":
         return adam(train_cfg.learning_rate)
+    if train_cfg.optimizer == "adagrad":
+        return adagrad(train_cfg.learning_rate)
     return sgd(train_cfg.learning_rate, momentum=train_cfg.momentum or None)
 
 

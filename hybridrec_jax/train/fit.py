@@ -258,6 +258,19 @@ def _data_fingerprint(train: Dataset, validation, allowed_items) -> str:
     return fingerprint(*parts, allowed_items)
 
 
+def _check_opt_state(opt_state, optimizer, params: Params, cfg: TrainConfig) -> None:
+    """Refuse a resumed optimiser state of another optimiser (e.g. of the other
+    ``embedding_updates``), which would fail deep inside the compiled step."""
+    expected = jax.tree.structure(jax.eval_shape(optimizer.init, params))
+    if jax.tree.structure(opt_state) != expected:
+        raise ValueError(
+            "the state's optimiser state does not fit this optimiser "
+            f"(optimizer={cfg.optimizer!r}, embedding_updates="
+            f"{cfg.embedding_updates!r}): resume with the TrainConfig the state "
+            "was trained with, or warm-start from its parameters (params=)"
+        )
+
+
 def fit(
     train: Dataset,
     model_cfg: ModelConfig,
@@ -314,7 +327,8 @@ def fit(
         ValueError: ``params`` and ``state`` together; a state with no epochs
             left; ``loss="bce"`` on targets that are not 0/1 without negatives;
             JAX_ENABLE_X64 set; a batch size that is not a multiple of the
-            number of devices.
+            number of devices; a state whose optimiser state is not of this
+            optimiser (another ``optimizer`` or ``embedding_updates``).
         TypeError: (users, items) validation pairs for ratings.
         TrainingDiverged: a batch loss became NaN or infinite, the training
             loss exploded, or the model stayed worse than the global mean
@@ -365,6 +379,8 @@ def fit(
         params = zero_entity_rows(params, *untrained)  # exact zeros from the start
     optimizer = optimizer or make_optimizer(train_cfg)
     opt_state = optimizer.init(params) if state is None else state.opt_state
+    if state is not None:
+        _check_opt_state(opt_state, optimizer, params, train_cfg)
     tracker, finished, saver = Tracker(), False, None
     if checkpoint is not None:
         saver = TrainingCheckpoints(checkpoint, model_cfg, train_cfg,
@@ -438,10 +454,11 @@ def fit(
             stop = tracker.update(epoch, score, view(params), train_cfg.patience)
             improved = tracker.best_epoch == epoch
         finished = stop or epoch == train_cfg.epochs
-        writer = jax.process_index() == 0  # one process writes checkpoints
-        if saver is not None and writer and saver.due(epoch, improved, finished):
-            saver.save(epoch, view(params), view(opt_state), tracker,
-                       stopped_early=stop)  # fmt: skip
+        if saver is not None and saver.due(epoch, improved, finished):
+            # Every process gathers (a collective); one process writes.
+            saved = view(params), view(opt_state)
+            if jax.process_index() == 0:
+                saver.save(epoch, *saved, tracker, stopped_early=stop)
         bar.update()
         if stop:
             bar.total = bar.n  # early stopping: the bar ends full, at the epochs run

@@ -13,6 +13,7 @@ import sys
 import jax
 import numpy as np
 
+import hybridrec_jax
 from hybridrec_jax import ModelConfig, SyntheticConfig, TrainConfig, load_synthetic
 from hybridrec_jax.data import leave_one_out, random_split
 from hybridrec_jax.evaluate.protocols import evaluate_full_ranking, evaluate_ratings
@@ -32,12 +33,50 @@ def max_difference(a, b) -> float:
     )
 
 
+def batch_split_constraints(data, model, n_devices: int, batch_size: int = 96) -> int:
+    """How many (batch_size,) int32 arrays (the batch's user and item ids) the
+    mesh epoch's program constrains to be split across the ``data`` axis.
+
+    The results are equal with or without the split (each device would then
+    hold the whole batch); only the program tells them apart. 96 rows: no
+    table of the tiny data set has that many.
+    """
+    from hybridrec_jax import init_params
+    from hybridrec_jax.model.sharding import make_mesh, pad_rows, replicated, shard
+    from hybridrec_jax.train.step import epoch_order, make_optimizer, make_train_epoch
+
+    cfg = TrainConfig.tiny().replace(batch_size=batch_size)
+    mesh, opt = make_mesh(n_devices), make_optimizer(cfg)
+    widths = data.user_features.shape[1], data.item_features.shape[1]
+    params = init_params(jax.random.key(0), model, data.n_users, data.n_items, *widths)
+    params, state, features = shard(
+        pad_rows((params, opt.init(params), device_features(data)), n_devices), mesh
+    )
+    rows = (np.asarray(data.user, np.int32), np.asarray(data.item, np.int32),
+            np.asarray(data.rating, np.float32))  # fmt: skip
+    rows, order = jax.device_put(
+        (rows, epoch_order(0, 1, data.n_interactions)), replicated(mesh)
+    )
+    text = (
+        make_train_epoch(model, cfg, opt, mesh)
+        .lower(params, state, rows, features, order, jax.random.key(1))
+        .as_text()
+    )
+    ids = f"tensor<{batch_size}xi32>"
+    return sum(
+        ids in line
+        and ("sharding_constraint" in line or "@Sharding" in line)
+        and ('{"data"}' in line or f"devices=[{n_devices}]" in line)
+        for line in text.splitlines()
+    )
+
+
 def main() -> None:
     n_devices = int(sys.argv[1])
     data = load_synthetic(SyntheticConfig.tiny())
     model = ModelConfig.tiny().replace(dropout=0.2, interaction_dim=0)
     out = {"devices_seen": jax.device_count(), "n_users": data.n_users,
-           "n_items": data.n_items}  # fmt: skip
+           "n_items": data.n_items, "package": hybridrec_jax.__file__}  # fmt: skip
     train_rows, test_rows = random_split(data.n_interactions, 0.2, seed=0)
     train, test = data.subset(train_rows), data.subset(test_rows)
     features = device_features(train)
@@ -124,6 +163,7 @@ def main() -> None:
     fit(train, plain, cfg.replace(seed=1, epochs=4))
     jax.monitoring.unregister_event_duration_listener(listener)
     out["second_fit_compiles"] = len(compiled)
+    out["batch_split_constraints"] = batch_split_constraints(data, model, n_devices)
     print(json.dumps(out, default=float))
 
 

@@ -1,9 +1,9 @@
 """One process of a two-process CPU run on 127.0.0.1 (tests/test_multidevice.py).
 
-    python distributed_worker.py ADDRESS N_PROCESSES PROCESS_ID OUT.npz
+    python distributed_worker.py ADDRESS N_PROCESSES PROCESS_ID OUT.npz [CKPT_DIR]
 
 Trains the tiny model on a mesh over every process's device; process 0 writes
-the gathered parameters.
+the gathered parameters (and, with CKPT_DIR, a checkpoint every epoch).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import jax
 import numpy as np
 
 from hybridrec_jax import ModelConfig, SyntheticConfig, TrainConfig, load_synthetic
-from hybridrec_jax.train import fit
+from hybridrec_jax.train import CheckpointConfig, fit
 from hybridrec_jax.train.distributed import gather, initialize
 
 MODEL = ModelConfig.tiny().replace(dropout=0.2, interaction_dim=0)
@@ -33,8 +33,10 @@ def main() -> None:
     if n > 1:
         assert initialize(address, n, index) == (index, n)
         assert jax.device_count() == n * jax.local_device_count()
+    checkpoint = CheckpointConfig(sys.argv[5], every=1) if len(sys.argv) > 5 else None
     data = load_synthetic(SyntheticConfig.tiny())
-    result = fit(data, MODEL, TRAIN.replace(devices=0 if n > 1 else 1))
+    result = fit(data, MODEL, TRAIN.replace(devices=0 if n > 1 else 1),
+                 checkpoint=checkpoint)  # fmt: skip
     params = gather(result.params)
     if index == 0:
         leaves = jax.tree.leaves(params)
