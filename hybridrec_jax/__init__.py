@@ -9,7 +9,8 @@ The package follows the pipeline, each stage depending only on those before it:
 ``data`` (raw tables to a Dataset) -> ``model`` and ``losses`` -> ``evaluate``
 (metrics, scoring, protocols, baselines) -> ``train`` (step, the one ``fit``,
 negative sampling) -> ``serve`` (checkpoints, saved models, recommendations) ->
-``experiment`` and ``cli``; ``paper`` writes the equations out by hand.
+``experiment``, ``ranking_experiment`` and ``cli``; ``paper`` writes the
+equations out by hand.
 """
 
 from hybridrec_jax.config import VARIANTS, ModelConfig, TrainConfig
@@ -55,6 +56,11 @@ from hybridrec_jax.model import (
 )
 from hybridrec_jax.paper import hand_grad, hand_optimizer, hand_value_and_grad
 from hybridrec_jax.plots import plot_history
+from hybridrec_jax.ranking_experiment import (
+    format_ranking_report,
+    prepare_ranking,
+    run_ranking_experiment,
+)
 from hybridrec_jax.serve.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -111,6 +117,7 @@ __all__ = [
     "fit",
     "fit_biases",
     "fit_global_mean",
+    "format_ranking_report",
     "format_report",
     "forward",
     "hand_grad",
@@ -133,12 +140,14 @@ __all__ = [
     "objective",
     "plot_history",
     "predict",
+    "prepare_ranking",
     "random_split",
     "rating_metrics",
     "recommend_all",
     "recommend_new_user",
     "recommend_user",
     "run_experiment",
+    "run_ranking_experiment",
     "sample_negatives",
     "save_checkpoint",
     "save_model",

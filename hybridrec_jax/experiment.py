@@ -38,8 +38,18 @@ from hybridrec_jax.evaluate import (
 )
 from hybridrec_jax.train import CheckpointConfig, FitResult, fit, require_float32
 
-DATASETS = DATA_DATASETS
+#: The data sets of ``hybridrec train``: those of ``data``, and the NCF ML-1M
+#: files, implicit feedback with their own test split (``--task ranking`` only).
+DATASETS = (*DATA_DATASETS, "ncf-ml-1m")
 SPLITS = DATA_SPLITS
+
+
+def is_implicit(dataset: Dataset) -> bool:
+    """Whether ``dataset`` holds positives only (a table without a rating
+    column, or the NCF files): every target 1.0 on the scale (0, 1)."""
+    return tuple(dataset.rating_range) == (0.0, 1.0) and bool(
+        np.all(np.asarray(dataset.rating) == 1.0)
+    )
 
 
 def prepare_split(
@@ -86,6 +96,11 @@ def prepare_split(
         DataError: the data is missing or malformed (naming the file, line and
             column), or the split needs timestamps the data lacks.
     """
+    if dataset == "ncf-ml-1m":
+        raise ValueError(
+            "ncf-ml-1m holds implicit feedback with its own test split: train it "
+            "with --task ranking (hybridrec_jax.ranking_experiment)"
+        )
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     if split not in SPLITS:
@@ -146,11 +161,23 @@ def require_rating_task(train_cfg: TrainConfig) -> None:
     """
     if train_cfg.negatives or train_cfg.loss != "mse":
         raise ValueError(
-            "the main job trains on ratings with loss='mse' and reports RMSE; "
+            "the rating task trains on ratings with loss='mse' and reports RMSE; "
             f"loss={train_cfg.loss!r}, negatives={train_cfg.negatives} asks for "
-            "implicit feedback, which hybridrec_jax.fit trains with "
-            "TrainConfig(loss='bce', negatives=k) and evaluate_full_ranking "
-            "scores (see benchmarks/ranking.py): drop --loss and --negatives"
+            "implicit feedback: give --task ranking (BCE against sampled "
+            "negatives, ranking metrics), or drop --loss and --negatives"
+        )
+
+
+def require_ratings(train: Dataset) -> None:
+    """Refuse to fit ratings to data that has none.
+
+    Raises:
+        ValueError: every target is a positive 1.0 (:func:`is_implicit`).
+    """
+    if is_implicit(train):
+        raise ValueError(
+            f"{train.name} has no ratings (no rating column: every row is a "
+            "positive), so there is no RMSE to fit: train it with --task ranking"
         )
 
 
@@ -254,6 +281,7 @@ def run_experiment(
             test_fraction=test_fraction, synthetic=synthetic, **split_options,
         )  # fmt: skip
     train, test = data.train, data.test
+    require_ratings(train)
     load_seconds = time.perf_counter() - start
     result = fit(train, model_cfg, train_cfg, progress=progress, checkpoint=checkpoint)
     metrics = evaluate_ratings(result.params, model_cfg, test)

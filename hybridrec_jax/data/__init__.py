@@ -37,7 +37,7 @@ from hybridrec_jax.data.movielens_csv import (
     movielens_csv_tables,
     prepare_movielens_csv,
 )
-from hybridrec_jax.data.ncf import NCFData, load_ncf_ml1m
+from hybridrec_jax.data.ncf import NCFData, load_ncf_ml1m, prepare_ncf_ml1m
 from hybridrec_jax.data.prepare import (
     DataError,
     drop_duplicate_interactions,
@@ -107,6 +107,7 @@ __all__ = [
     "prepare_ml1m",
     "prepare_movielens_csv",
     "prepare_named",
+    "prepare_ncf_ml1m",
     "prepare_synthetic",
     "random_split",
     "split_rows",

@@ -356,12 +356,14 @@ def save_experiment_model(
         directory: the folder to write.
         result: the ``train.FitResult`` of ``run_experiment``.
         model_cfg, train_cfg: the configurations it was trained with.
-        data: ``experiment.prepare_experiment`` of the same arguments.
+        data: ``experiment.prepare_experiment`` of the same arguments (or
+            ``ranking_experiment.prepare_ranking``: its ``train`` and ``test``
+            hold every interaction of the split, whatever its rating).
 
     Returns:
         The folder's path.
     """
-    train, test, preparation = data
+    train, test, preparation = data.train, data.test, data.preparation
     seen = tuple(np.concatenate([a, b]) for a, b in
                  ((train.user, test.user), (train.item, test.item)))  # fmt: skip
     return save_model(
