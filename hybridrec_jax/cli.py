@@ -7,12 +7,15 @@ hybridrec train --dataset csv --data-dir ratings.csv --columns user=uid,item=iid
 hybridrec train --plot curves.png                 # training curves as a PNG
 hybridrec data download ml-1m --sha256 HEX        # into the cache folder
 hybridrec data prepare ml-1m --data-dir DIR       # print the preparation report
+hybridrec evaluate --model DIR --interactions new.csv   # metrics of a saved model
+hybridrec predict --model DIR --pairs pairs.csv --out scores.csv
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import typing
 from pathlib import Path
@@ -27,6 +30,7 @@ from hybridrec_jax.config import (
 )
 from hybridrec_jax.data import DATASETS as DATA_DATASETS
 from hybridrec_jax.data import RELEASES, CSVOptions, download
+from hybridrec_jax.data.assignments import parse_columns
 from hybridrec_jax.data.download import default_cache
 from hybridrec_jax.data.merge import MISSING_SIDE_POLICIES
 from hybridrec_jax.data.prepare import DUPLICATE_POLICIES, DataError
@@ -202,7 +206,96 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_flags(prepare, positional=True, choices=DATA_DATASETS)
     prepare.add_argument("--seed", type=int, default=0)
     _add_recommend_parser(commands)
+    _add_pairs_parsers(commands)
     return parser
+
+
+def _add_pairs_parsers(commands) -> None:
+    """``hybridrec evaluate`` and ``hybridrec predict``: a saved model on a file."""
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="rating and ranking metrics of a saved model on an interactions file",
+        formatter_class=_HelpFormatter,
+    )
+    predict = commands.add_parser(
+        "predict",
+        help="a saved model's scores of the (user, item) pairs of a file, as CSV",
+        formatter_class=_HelpFormatter,
+    )
+    for command, flag, what in ((evaluate, "--interactions", "interactions"),
+                                (predict, "--pairs", "pairs")):  # fmt: skip
+        command.add_argument(
+            "--model", type=Path, required=True,
+            help="saved model folder (train --save-model)",
+        )  # fmt: skip
+        command.add_argument(
+            flag, type=Path, required=True, dest="file",
+            help=f"CSV, TSV or Parquet of {what}: a header with user and item "
+            "columns (and rating, optional); ids are read as labels",
+        )  # fmt: skip
+        command.add_argument(
+            "--columns", default="",
+            help="column mapping, e.g. user=uid,item=movie,rating=stars",
+        )  # fmt: skip
+        command.add_argument("--sep", default=None, help="default: by file suffix")
+        command.add_argument("--encoding", default="utf-8")
+        command.add_argument(
+            "--output-json", type=Path, default=None,
+            help="also write the counts and figures as JSON",
+        )  # fmt: skip
+    evaluate.add_argument(
+        "--ks", type=_parse_ints, default=(10,), metavar="K,...",
+        help="cut-offs K of the ranking metrics (default: 10)",
+    )  # fmt: skip
+    evaluate.add_argument(
+        "--threshold", type=float, default=None,
+        help="relevant items are those rated >= this (default: every pair)",
+    )  # fmt: skip
+    predict.add_argument(
+        "--out", type=Path, default=None,
+        help="write the CSV here (default: print it)",
+    )  # fmt: skip
+
+
+def cmd_pairs(args: argparse.Namespace) -> int:
+    """``hybridrec evaluate`` or ``hybridrec predict``: print (or write) the
+    figures or the scores; returns 0.
+
+    Raises DataError (a bad file, naming its line and column), ValueError or
+    CheckpointError (an unreadable model folder)."""
+    from hybridrec_jax.serve import pairs as pair_files
+    from hybridrec_jax.serve.saved_model import load_recommender
+
+    for path, flag in ((getattr(args, "out", None), "--out"),
+                       (args.output_json, "--output-json")):  # fmt: skip
+        if path is not None:
+            check_writable(path, flag, folder=False)
+    if args.command == "evaluate" and (not args.ks or min(args.ks) < 1):
+        raise ValueError(f"--ks needs cut-offs K >= 1, got {args.ks}")
+    model = load_recommender(args.model)
+    table = pair_files.read_pairs(args.file, parse_columns(args.columns),
+                                  sep=args.sep, encoding=args.encoding)  # fmt: skip
+    if args.command == "evaluate":
+        report = pair_files.evaluate_pairs(model, table, ks=args.ks,
+                                           threshold=args.threshold)  # fmt: skip
+        print(pair_files.format_evaluation(report))
+    else:
+        scores, report = pair_files.score_pairs(model, table)
+        if args.out is None:
+            print(scores.to_csv(index=False), end="")
+        else:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            scores.to_csv(args.out, index=False)
+            print(f"{len(scores)} scores written to {args.out}")
+        if report["rows"]:
+            print(
+                f"note: {report['rows']} pairs name ids the model does not know "
+                f"({report['users']} users, {report['items']} items); their score "
+                "is empty", file=sys.stderr,
+            )  # fmt: skip
+    if args.output_json is not None:
+        args.output_json.write_text(json.dumps(report, indent=2, default=float))
+    return 0
 
 
 def _add_task_flags(parser: argparse.ArgumentParser) -> None:
@@ -540,6 +633,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_data(args)
         if args.command == "recommend":
             return cmd_recommend(args)
+        if args.command in ("evaluate", "predict"):
+            return cmd_pairs(args)
     except (DataError, ValueError, TrainingDiverged, CheckpointError,
             OSError) as err:  # fmt: skip
         print(f"hybridrec: error: {err}", file=sys.stderr)
