@@ -8,8 +8,11 @@ the items of the user's training interactions (all of them, whatever their
 rating) masked (``evaluate_full_ranking``). Two baselines are fitted on the same
 positives in the same run: popularity (s_i = n_i) and biased matrix
 factorisation (``VARIANTS["mf"]``, trained by the same ``fit`` and
-configuration). With ``sampled=True`` each relevant test item is also ranked
-against 99 negatives (the NCF protocol; the given ones of the NCF files).
+configuration). Negatives are drawn only among the items with a training
+interaction, so a cold-start item is never seen in training: it is scored
+through the content path with zero id rows. With ``sampled=True`` each relevant
+test item is also ranked against 99 negatives (the NCF protocol; the given ones
+of the NCF files).
 """
 
 from __future__ import annotations
@@ -294,10 +297,14 @@ def run_ranking_experiment(
         data = prepare_ranking(dataset, data_dir, split, model_cfg, train_cfg.seed,
                                threshold=threshold, **prepare_options)  # fmt: skip
     load_seconds = time.perf_counter() - start
+    # An item without a training interaction (a cold-start item) is never drawn
+    # as a negative: nothing about it is seen in training, and it is scored
+    # through the content path alone (fit returns its id rows as zeros).
+    warm = np.bincount(data.train.item, minlength=data.train.n_items) > 0  # (I,)
     result = fit(data.train_positives, model_cfg, train_cfg, progress=progress,
-                 checkpoint=checkpoint)  # fmt: skip
+                 checkpoint=checkpoint, allowed_items=warm)  # fmt: skip
     mf_start = time.perf_counter()
-    mf = fit(data.train_positives, MF_BASELINE, train_cfg)
+    mf = fit(data.train_positives, MF_BASELINE, train_cfg, allowed_items=warm)
     mf_seconds = time.perf_counter() - mf_start
     features = device_features(data.train)
     full_pop, pairs_pop = _popularity_scorers(item_popularity(data.train_positives))
