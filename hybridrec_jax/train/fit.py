@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from hybridrec_jax.config import ModelConfig, TrainConfig
 from hybridrec_jax.data.dataset import Dataset
+from hybridrec_jax.data.interactions import interaction_columns
 from hybridrec_jax.data.splits import leave_one_out, random_split
 from hybridrec_jax.evaluate.protocols import evaluate_full_ranking, evaluate_ratings
 from hybridrec_jax.evaluate.scoring import device_features
@@ -315,6 +316,10 @@ def fit(
         validation = None
     init_key, key = jax.random.split(jax.random.key(train_cfg.seed))
     features = device_features(train)
+    if model_cfg.id_dropout_user or model_cfg.id_dropout_item:
+        # An id-dropped example hides its interaction columns too (model.content).
+        masks = interaction_columns(train)
+        features |= {name: jnp.asarray(mask) for name, mask in masks.items()}
     epoch_data = _EpochData(train, train_cfg, allowed_items, key)
     untrained = untrained_entities(train)
     if state is not None:
