@@ -28,6 +28,7 @@ from hybridrec_jax.data import (
     prepare_named,
     prepare_synthetic,
     split_rows,
+    time_split,
 )
 from hybridrec_jax.data import SPLITS as DATA_SPLITS
 from hybridrec_jax.evaluate import (
@@ -213,6 +214,29 @@ def prepare_experiment(
     return ExperimentData(train, test, preparation)
 
 
+def validation_split(
+    train: Dataset, split: str, train_cfg: TrainConfig
+) -> tuple[Dataset, Dataset | None]:
+    """(training rows, validation rows) that mirror the test split, or
+    (train, None) to let ``fit`` hold out its random share.
+
+    On the ``time`` split the test rows are the future, so early stopping
+    watches the latest ``validation_fraction`` of the training rows (a global
+    cut, ``data.time_split``): on ML-100K (3 seeds) this takes the hybrid's
+    time-split RMSE from 1.0354 to 1.0290 (README "Cold start and the future").
+    The interaction features stay those of every training row.
+
+    Args:
+        train: the training interactions.
+        split: the test split's name (``SPLITS``).
+        train_cfg: its ``validation_fraction`` (0: no validation).
+    """
+    if split != "time" or train_cfg.validation_fraction <= 0:
+        return train, None
+    kept, held = time_split(train, train_cfg.validation_fraction)
+    return train.subset(kept), train.subset(held)
+
+
 def device_name() -> str:
     """'cpu', or the accelerator's kind, e.g. 'gpu: NVIDIA H100 80GB HBM3'."""
     device = jax.devices()[0]
@@ -241,8 +265,10 @@ def run_experiment(
     Loads and splits the data (:func:`load_split`, seeded by
     ``train_cfg.seed``), appends the spectral interaction features of the
     training rows (``model_cfg.interaction_dim``), trains with
-    :func:`hybridrec_jax.fit` and scores the test rows, predictions clipped to
-    the rating range; the baselines are the global mean and user + item biases.
+    :func:`hybridrec_jax.fit` (early stopping on a validation share that
+    mirrors the split: :func:`validation_split`) and scores the test rows,
+    predictions clipped to the rating range; the baselines are the global mean
+    and user + item biases (fitted on every training row).
 
     Args:
         dataset, data_dir, split, test_fraction, synthetic: as
@@ -283,7 +309,9 @@ def run_experiment(
     train, test = data.train, data.test
     require_ratings(train)
     load_seconds = time.perf_counter() - start
-    result = fit(train, model_cfg, train_cfg, progress=progress, checkpoint=checkpoint)
+    fit_rows, validation = validation_split(train, split, train_cfg)
+    result = fit(fit_rows, model_cfg, train_cfg, validation, progress=progress,
+                 checkpoint=checkpoint)  # fmt: skip
     metrics = evaluate_ratings(result.params, model_cfg, test)
     baselines = {}
     for name, baseline in (("global_mean", fit_global_mean(train)),

@@ -89,3 +89,42 @@ def test_ranking_never_draws_a_cold_item_as_a_negative(monkeypatch):
     assert cold.any() and len(calls) == 2  # the model and the MF baseline
     for allowed in calls:
         np.testing.assert_array_equal(allowed, ~cold)
+
+
+def test_the_time_split_validates_on_the_latest_training_rows(tiny_split):
+    """validation_split: on the time split every validation row is at least as
+    late as every kept row, and 5% are held out; other splits leave the
+    choice to fit (None)."""
+    from hybridrec_jax import TrainConfig
+    from hybridrec_jax.experiment import validation_split
+
+    train, cfg = tiny_split[0], TrainConfig()
+    kept, held = validation_split(train, "time", cfg)
+    assert held.timestamp.min() >= kept.timestamp.max()
+    assert kept.n_interactions + held.n_interactions == train.n_interactions
+    assert abs(held.n_interactions - 0.05 * train.n_interactions) <= 2
+    for split in ("random", "cold-items", "u1"):
+        assert validation_split(train, split, cfg) == (train, None)
+    assert (
+        validation_split(train, "time", cfg.replace(validation_fraction=0.0))[1] is None
+    )
+
+
+def test_the_main_job_early_stops_on_the_latest_rows_of_the_time_split(monkeypatch):
+    import hybridrec_jax.experiment as job
+    from hybridrec_jax import ModelConfig, SyntheticConfig, TrainConfig
+
+    given = []
+    real_fit = job.fit
+
+    def spy(train, model_cfg, train_cfg, validation=None, **kwargs):
+        given.append((train, validation))
+        return real_fit(train, model_cfg, train_cfg, validation, **kwargs)
+
+    monkeypatch.setattr(job, "fit", spy)
+    job.run_experiment(split="time", model_cfg=ModelConfig.tiny(),
+                       train_cfg=TrainConfig.tiny(),
+                       synthetic=SyntheticConfig.tiny())  # fmt: skip
+    ((train, validation),) = given
+    assert validation is not None
+    assert validation.timestamp.min() >= train.timestamp.max()
