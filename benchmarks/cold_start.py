@@ -14,7 +14,10 @@ so:
   warm items, predicted for the cold ones (the same list for every user);
 - mf: biased MF; without content it cannot tell cold items apart (AUC 0.5);
 - hybrid: the MLP + dot branch with user and item content, scored through the
-  content path (x_i W_I in the first layer, x_i V_I in the dot branch).
+  content path (x_i W_I in the first layer, x_i V_I in the dot branch);
+- hybrid + id dropout: the same, trained with ``ModelConfig``'s default id
+  dropout (a share of each batch sees zero user or item id rows, as a cold
+  entity has).
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ from hybridrec_jax.evaluate import (
 MODELS = {
     "mf": VARIANTS["mf"].replace(dot_dim=32),
     "hybrid": VARIANTS["hybrid_mlp_dot"].replace(dot_dim=32),
+    "hybrid + id dropout": VARIANTS["hybrid_mlp_dot"].replace(
+        dot_dim=32, id_dropout_user=0.1, id_dropout_item=0.3
+    ),
 }
 
 

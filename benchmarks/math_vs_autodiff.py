@@ -34,7 +34,8 @@ from hybridrec_jax.train import Batch, make_optimizer, make_train_step
 
 
 def variants(small: bool) -> dict[str, ModelConfig]:
-    base = ModelConfig.tiny() if small else ModelConfig(dropout=0.0)
+    no_dropout = dict(dropout=0.0, id_dropout_user=0.0, id_dropout_item=0.0)
+    base = ModelConfig.tiny() if small else ModelConfig(**no_dropout)
     return {
         "mlp": base.replace(dot_dim=0),
         "mlp+dot": base.replace(dot_dim=base.embedding_dim),

@@ -9,7 +9,8 @@ The package follows the pipeline, each stage depending only on those before it:
 ``data`` (raw tables to a Dataset) -> ``model`` and ``losses`` -> ``evaluate``
 (metrics, scoring, protocols, baselines) -> ``train`` (step, the one ``fit``,
 negative sampling) -> ``serve`` (checkpoints, saved models, recommendations) ->
-``experiment`` and ``cli``; ``paper`` writes the equations out by hand.
+``experiment``, ``ranking_experiment`` and ``cli``; ``paper`` writes the
+equations out by hand.
 """
 
 from hybridrec_jax.config import VARIANTS, ModelConfig, TrainConfig
@@ -61,6 +62,11 @@ from hybridrec_jax.plots import (
     plot_seed_bands,
     plot_sweep,
     run_curves,
+)
+from hybridrec_jax.ranking_experiment import (
+    format_ranking_report,
+    prepare_ranking,
+    run_ranking_experiment,
 )
 from hybridrec_jax.serve.checkpoint import (
     CheckpointError,
@@ -118,6 +124,7 @@ __all__ = [
     "fit",
     "fit_biases",
     "fit_global_mean",
+    "format_ranking_report",
     "format_report",
     "forward",
     "hand_grad",
@@ -144,6 +151,7 @@ __all__ = [
     "plot_seed_bands",
     "plot_sweep",
     "predict",
+    "prepare_ranking",
     "random_split",
     "rating_metrics",
     "recommend_all",
@@ -151,6 +159,7 @@ __all__ = [
     "recommend_user",
     "run_curves",
     "run_experiment",
+    "run_ranking_experiment",
     "sample_negatives",
     "save_checkpoint",
     "save_model",

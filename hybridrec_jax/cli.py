@@ -2,16 +2,20 @@
 
 hybridrec train                                  # synthetic data, offline
 hybridrec train --dataset ml-100k --data-dir DIR --split u1
+hybridrec train --task ranking --dataset ml-100k --data-dir DIR --threshold 4
 hybridrec train --dataset csv --data-dir ratings.csv --columns user=uid,item=iid
 hybridrec train --plot curves.png                 # training curves as a PNG
 hybridrec data download ml-1m --sha256 HEX        # into the cache folder
 hybridrec data prepare ml-1m --data-dir DIR       # print the preparation report
+hybridrec evaluate --model DIR --interactions new.csv   # metrics of a saved model
+hybridrec predict --model DIR --pairs pairs.csv --out scores.csv
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import typing
 from pathlib import Path
@@ -25,7 +29,9 @@ from hybridrec_jax.config import (
     ModelConfig,
     TrainConfig,
 )
+from hybridrec_jax.data import DATASETS as DATA_DATASETS
 from hybridrec_jax.data import RELEASES, CSVOptions, download
+from hybridrec_jax.data.assignments import parse_columns
 from hybridrec_jax.data.download import default_cache
 from hybridrec_jax.data.merge import MISSING_SIDE_POLICIES
 from hybridrec_jax.data.prepare import DUPLICATE_POLICIES, DataError
@@ -39,6 +45,12 @@ from hybridrec_jax.experiment import (
     run_experiment,
 )
 from hybridrec_jax.plots import plot_history, require_matplotlib
+from hybridrec_jax.ranking_experiment import (
+    format_ranking_report,
+    prepare_ranking,
+    require_ranking_task,
+    run_ranking_experiment,
+)
 from hybridrec_jax.serve.checkpoint import CheckpointError
 from hybridrec_jax.serve.outputs import check_writable, write_outputs
 from hybridrec_jax.train import CheckpointConfig, TrainingDiverged
@@ -99,13 +111,15 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_class) -> None:
             )  # fmt: skip
 
 
-def _config_from_args(args: argparse.Namespace, config_class):
+def _config_from_args(args: argparse.Namespace, config_class, make=None):
+    """``make(**flags given)``; ``make`` defaults to the class itself (its
+    defaults), e.g. ``TrainConfig.ranking`` for the ranking task's."""
     given = {
         f.name: getattr(args, f.name)
         for f in dataclasses.fields(config_class)
         if getattr(args, f.name, None) is not None
     }
-    return config_class(**given)
+    return (make or config_class)(**given)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
     )
     _add_data_flags(train)
+    _add_task_flags(train)
     train.add_argument(
         "--output-json",
         type=Path,
@@ -210,23 +225,150 @@ def build_parser() -> argparse.ArgumentParser:
         help="prepare a data set and a split; print the preparation report",
         formatter_class=_HelpFormatter,
     )
-    _add_data_flags(prepare, positional=True)
+    _add_data_flags(prepare, positional=True, choices=DATA_DATASETS)
     prepare.add_argument("--seed", type=int, default=0)
     _add_recommend_parser(commands)
+    _add_pairs_parsers(commands)
     return parser
 
 
-def _add_data_flags(parser: argparse.ArgumentParser, positional: bool = False):
+def _add_pairs_parsers(commands) -> None:
+    """``hybridrec evaluate`` and ``hybridrec predict``: a saved model on a file."""
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="rating and ranking metrics of a saved model on an interactions file",
+        formatter_class=_HelpFormatter,
+    )
+    predict = commands.add_parser(
+        "predict",
+        help="a saved model's scores of the (user, item) pairs of a file, as CSV",
+        formatter_class=_HelpFormatter,
+    )
+    for command, flag, what in ((evaluate, "--interactions", "interactions"),
+                                (predict, "--pairs", "pairs")):  # fmt: skip
+        command.add_argument(
+            "--model", type=Path, required=True,
+            help="saved model folder (train --save-model)",
+        )  # fmt: skip
+        command.add_argument(
+            flag, type=Path, required=True, dest="file",
+            help=f"CSV, TSV or Parquet of {what}: a header with user and item "
+            "columns (and rating, optional); ids are read as labels",
+        )  # fmt: skip
+        command.add_argument(
+            "--columns", default="",
+            help="column mapping, e.g. user=uid,item=movie,rating=stars",
+        )  # fmt: skip
+        command.add_argument("--sep", default=None, help="default: by file suffix")
+        command.add_argument("--encoding", default="utf-8")
+        command.add_argument(
+            "--output-json", type=Path, default=None,
+            help="also write the counts and figures as JSON",
+        )  # fmt: skip
+    evaluate.add_argument(
+        "--ks", type=_parse_ints, default=(10,), metavar="K,...",
+        help="cut-offs K of the ranking metrics (default: 10)",
+    )  # fmt: skip
+    evaluate.add_argument(
+        "--threshold", type=float, default=None,
+        help="relevant items are those rated >= this (default: every pair)",
+    )  # fmt: skip
+    predict.add_argument(
+        "--out", type=Path, default=None,
+        help="write the CSV here (default: print it)",
+    )  # fmt: skip
+
+
+def cmd_pairs(args: argparse.Namespace) -> int:
+    """``hybridrec evaluate`` or ``hybridrec predict``: print (or write) the
+    figures or the scores; returns 0.
+
+    Raises DataError (a bad file, naming its line and column), ValueError or
+    CheckpointError (an unreadable model folder)."""
+    from hybridrec_jax.serve import pairs as pair_files
+    from hybridrec_jax.serve.saved_model import load_recommender
+
+    for path, flag in ((getattr(args, "out", None), "--out"),
+                       (args.output_json, "--output-json")):  # fmt: skip
+        if path is not None:
+            check_writable(path, flag, folder=False)
+    if args.command == "evaluate" and (not args.ks or min(args.ks) < 1):
+        raise ValueError(f"--ks needs cut-offs K >= 1, got {args.ks}")
+    model = load_recommender(args.model)
+    table = pair_files.read_pairs(args.file, parse_columns(args.columns),
+                                  sep=args.sep, encoding=args.encoding)  # fmt: skip
+    if args.command == "evaluate":
+        report = pair_files.evaluate_pairs(model, table, ks=args.ks,
+                                           threshold=args.threshold)  # fmt: skip
+        print(pair_files.format_evaluation(report))
+    else:
+        scores, report = pair_files.score_pairs(model, table)
+        if args.out is None:
+            print(scores.to_csv(index=False), end="")
+        else:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            scores.to_csv(args.out, index=False)
+            print(f"{len(scores)} scores written to {args.out}")
+        if report["rows"]:
+            print(
+                f"note: {report['rows']} pairs name ids the model does not know "
+                f"({report['users']} users, {report['items']} items); their score "
+                "is empty", file=sys.stderr,
+            )  # fmt: skip
+    if args.output_json is not None:
+        args.output_json.write_text(json.dumps(report, indent=2, default=float))
+    return 0
+
+
+def _add_task_flags(parser: argparse.ArgumentParser) -> None:
+    """``--task`` and what only the ranking task reads."""
+    group = parser.add_argument_group("task")
+    group.add_argument(
+        "--task", choices=("rating", "ranking"), default="rating",
+        help="rating: fit the ratings (MSE), report RMSE/MAE beside the global "
+        "mean and biases; ranking: implicit feedback (every interaction a "
+        "positive, or rating >= --threshold), BCE against --negatives sampled "
+        "negatives (TrainConfig.ranking() defaults: loss bce, negatives 4, "
+        "learning rate 3e-3, l2-embedding 1e-4, batch 2048, 20 epochs, "
+        "patience 3), full-catalogue HR, NDCG, Recall, MAP@K and AUC beside "
+        "popularity and MF",
+    )  # fmt: skip
+    group.add_argument(
+        "--threshold", type=float, default=None,
+        help="ranking: a rating >= this is a positive; lower ones are neither "
+        "positives nor candidates (default: every interaction is a positive)",
+    )  # fmt: skip
+    group.add_argument(
+        "--ks", type=_parse_ints, default=(10,), metavar="K,...",
+        help="ranking: the cut-offs K (default: 10)",
+    )  # fmt: skip
+    group.add_argument(
+        "--sampled", action="store_true",
+        help="ranking: also the NCF sampled protocol, each test positive against "
+        "99 negatives (ncf-ml-1m: the file's; else drawn among the items the "
+        "user never interacted with)",
+    )  # fmt: skip
+    group.add_argument(
+        "--ml1m-dir", type=Path, default=None, metavar="DIR",
+        help="ncf-ml-1m: the ML-1M folder of users.dat and movies.dat (default: "
+        "ml-1m beside --data-dir, or $HYBRIDREC_DATA/ml-1m)",
+    )  # fmt: skip
+
+
+def _add_data_flags(
+    parser: argparse.ArgumentParser, positional: bool = False, choices=DATASETS
+):
     """Data set, folder, split and the generic ``csv`` reader's options."""
     if positional:
-        parser.add_argument("dataset", choices=DATASETS)
+        parser.add_argument("dataset", choices=choices)
     else:
         parser.add_argument(
             "--dataset",
-            choices=DATASETS,
+            choices=choices,
             default="synthetic",
             help="built-in synthetic data (offline), a MovieLens "
-            "release (--data-dir) or your own table (csv)",
+            "release (--data-dir), the NCF ML-1M files (ncf-ml-1m, --task "
+            "ranking only) or your own table (csv)",
         )
     parser.add_argument(
         "--data-dir", type=Path, default=None,
@@ -237,8 +379,9 @@ def _add_data_flags(parser: argparse.ArgumentParser, positional: bool = False):
     parser.add_argument(
         "--split",
         choices=SPLITS,
-        default="random",
-        help="u1..u5, ua, ub: the ML-100K folds only",
+        default=None,
+        help="default: random (ncf-ml-1m: its own test, each user's latest "
+        "item); u1..u5, ua, ub: the ML-100K folds only",
     )
     parser.add_argument(
         "--test-fraction", type=float, default=0.2,
@@ -325,33 +468,58 @@ def _csv_options(args: argparse.Namespace) -> CSVOptions:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """``hybridrec train``: :func:`run_experiment`, print, save; returns 0.
+    """``hybridrec train``: :func:`run_experiment` (``--task ranking``:
+    :func:`run_ranking_experiment`), print, save; returns 0.
 
-    Raises as :func:`run_experiment`; :func:`main` reports it and returns 2."""
+    Raises as those; :func:`main` reports it and returns 2."""
     import jax
 
     model_cfg = _config_from_args(args, ModelConfig)
-    train_cfg = _config_from_args(args, TrainConfig)
-    require_rating_task(train_cfg)  # before any data is read
-    checkpoint = _check_outputs(args)
     hosts = (args.coordinator_address, args.num_processes, args.process_id)
     if args.distributed or any(value is not None for value in hosts):
         from hybridrec_jax.train.distributed import initialize
 
         index, count = initialize(*hosts)
         print(f"process {index} of {count}: {jax.device_count()} devices in all")
-    data = prepare_experiment(
-        args.dataset, args.data_dir, args.split, model_cfg, train_cfg.seed,
-        test_fraction=args.test_fraction, fold=args.fold, n_folds=args.n_folds,
-        csv=_csv_options(args),
-    )  # fmt: skip
-    report, result = run_experiment(
-        args.dataset, args.data_dir, args.split, model_cfg, train_cfg,
-        test_fraction=args.test_fraction, progress=not args.no_progress,
-        checkpoint=checkpoint, data=data,
-    )  # fmt: skip
+    split_options = dict(test_fraction=args.test_fraction, fold=args.fold,
+                         n_folds=args.n_folds, csv=_csv_options(args))  # fmt: skip
+    if args.task == "ranking":
+        train_cfg = _config_from_args(args, TrainConfig, TrainConfig.ranking)
+        require_ranking_task(train_cfg)  # before any data is read
+        if not args.ks or min(args.ks) < 1:
+            raise ValueError(f"--ks needs cut-offs K >= 1, got {args.ks}")
+        checkpoint = _check_outputs(args)
+        data = prepare_ranking(
+            args.dataset, args.data_dir, args.split, model_cfg, train_cfg.seed,
+            threshold=args.threshold, ml1m_dir=args.ml1m_dir, **split_options,
+        )  # fmt: skip
+        report, result = run_ranking_experiment(
+            args.dataset, args.data_dir, args.split, model_cfg, train_cfg,
+            ks=args.ks, sampled=args.sampled, threshold=args.threshold,
+            progress=not args.no_progress, checkpoint=checkpoint, data=data,
+        )  # fmt: skip
+        table = format_ranking_report(report)
+    else:
+        train_cfg = _config_from_args(args, TrainConfig)
+        require_rating_task(train_cfg)  # before any data is read
+        for flag, value in (("--threshold", args.threshold),
+                            ("--sampled", args.sampled or None)):  # fmt: skip
+            if value is not None:
+                raise ValueError(f"{flag} belongs to --task ranking: add it")
+        checkpoint = _check_outputs(args)
+        split = args.split or "random"
+        data = prepare_experiment(
+            args.dataset, args.data_dir, split, model_cfg, train_cfg.seed,
+            **split_options,
+        )  # fmt: skip
+        report, result = run_experiment(
+            args.dataset, args.data_dir, split, model_cfg, train_cfg,
+            test_fraction=args.test_fraction, progress=not args.no_progress,
+            checkpoint=checkpoint, data=data,
+        )  # fmt: skip
+        table = format_report(report)
     print("\n".join(report.get("preparation", [])))
-    print(format_report(report))
+    print(table)
     from hybridrec_jax.serve.saved_model import save_experiment_model
 
     def save(folder):
@@ -470,7 +638,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     train, test = load_split(
         args.dataset,
         args.data_dir,
-        args.split,
+        args.split or "random",
         args.test_fraction,
         args.seed,
         fold=args.fold,
@@ -497,6 +665,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_data(args)
         if args.command == "recommend":
             return cmd_recommend(args)
+        if args.command in ("evaluate", "predict"):
+            return cmd_pairs(args)
     except (DataError, ValueError, TrainingDiverged, CheckpointError,
             OSError) as err:  # fmt: skip
         print(f"hybridrec: error: {err}", file=sys.stderr)

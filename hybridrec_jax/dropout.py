@@ -66,3 +66,57 @@ def dropout(a: jax.Array, rate: float, key: jax.Array) -> jax.Array:
     threshold = jnp.uint32(min(round(rate * 2.0**32), 2**32 - 1))
     keep = counter_bits(key, a.shape) >= threshold
     return jnp.where(keep, a / (1.0 - rate), 0.0)
+
+
+#: The gathered id rows of each side (the keys of ``model.embedding_rows``):
+#: the MLP embedding, the dot-branch factor and the bias.
+ID_ROWS = {side: (side, f"{side}_dot", f"{side}_bias") for side in ("user", "item")}
+
+
+def id_dropout(
+    rows: dict[str, jax.Array], key: jax.Array, rate_user: float, rate_item: float
+) -> dict[str, jax.Array]:
+    """DropoutNet's input dropout (Volkovs et al. 2017) on the id rows of a batch.
+
+    For each example b, with probability ``rate_user`` the user's id rows are
+    zeroed, P_u, P'_u, b_u <- 0, and independently with probability
+    ``rate_item`` the item's, Q_i, Q'_i, b_i <- 0. A cold user or item (no
+    training interaction) has exactly these zero rows at test time, so the
+    dropped share teaches the network to predict from content alone. Unlike
+    :func:`dropout` nothing is rescaled: the kept rows are what a warm entity
+    has at test time.
+
+    Args:
+        rows: ``model.embedding_rows`` of a batch: {"user": (B, d), "item":
+            (B, d), "user_dot": (B, k), "item_dot": (B, k), "user_bias": (B,),
+            "item_bias": (B,)}.
+        key: a ``jax.random`` key; the two sides draw from words 0 and 1 of
+            :func:`counter_bits`.
+        rate_user, rate_item: drop probabilities in [0, 1) (Python floats).
+
+    Returns:
+        The dict with the dropped examples' rows zeroed (a new dict; the rows
+        of a side with rate 0 are the same arrays) and, for each side with a
+        rate > 0, "<side>_kept" (B,) bool, False where dropped (``forward``
+        hides those examples' interaction features with it).
+
+    >>> rows = {n: jnp.ones((4, 2)) for n in ("user", "item", "user_dot", "item_dot")}
+    >>> rows |= {"user_bias": jnp.ones(4), "item_bias": jnp.ones(4)}
+    >>> out = id_dropout(rows, jax.random.key(0), 0.0, 0.999999)
+    >>> [float(out[name].sum()) for name in ("item", "item_bias", "user")]
+    [0.0, 0.0, 8.0]
+    """
+    batch = rows["user_bias"].shape[0]
+    words = counter_bits(key, (2, batch))  # (2, B): one word per side and example
+    out = dict(rows)
+    for word, rate, side in ((words[0], rate_user, "user"),
+                             (words[1], rate_item, "item")):  # fmt: skip
+        if rate <= 0:
+            continue
+        keep = word >= jnp.uint32(min(round(rate * 2.0**32), 2**32 - 1))  # (B,)
+        out[f"{side}_kept"] = keep
+        for name in ID_ROWS[side]:
+            table = rows[name]
+            mask = keep.reshape((batch,) + (1,) * (table.ndim - 1))
+            out[name] = jnp.where(mask, table, 0.0)
+    return out

@@ -76,7 +76,9 @@ def plot_history(history: list[dict], path: str | Path | None = None):
     epochs = [h["epoch"] for h in history]
     loss_ax.plot(epochs, [h["train_loss"] for h in history], marker="o")
     loss_ax.set(xlabel="epoch", ylabel="train loss", title="training")
-    names = sorted({k for h in history for k in h if k.startswith("val_")})
+    counts = ("val_n_users",)  # a count, not a metric
+    names = sorted({k for h in history for k in h
+                    if k.startswith("val_") and k not in counts})  # fmt: skip
     for name in names:
         rows = [(h["epoch"], h[name]) for h in history if name in h]
         val_ax.plot(*zip(*rows, strict=True), marker="o", label=name[4:])

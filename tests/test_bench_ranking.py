@@ -1,8 +1,10 @@
-"""benchmarks/ranking.py and benchmarks/cold_start.py run once on a tiny setting."""
+"""benchmarks/ranking.py, cold_start.py and splits.py run once on a tiny setting."""
 
 from __future__ import annotations
 
 import json
+
+import numpy as np
 
 
 def test_ranking_benchmark_small(tmp_path):
@@ -32,7 +34,35 @@ def test_cold_start_benchmark_small(tmp_path):
 
     assert cold_start.main(["--small", "--out-dir", str(tmp_path)]) == 0
     figures = json.loads((tmp_path / "cold_start.json").read_text())["figures"]
-    assert set(figures["models"]) == {"popularity (features)", "mf", "hybrid"}
+    assert set(figures["models"]) == {"popularity (features)", "mf", "hybrid",
+                                      "hybrid + id dropout"}  # fmt: skip
     # Pure MF has no information about an unseen item: chance level exactly.
     assert abs(figures["models"]["mf"]["auc"] - 0.5) < 1e-6
     assert (tmp_path / "cold_start.png").stat().st_size > 0
+
+
+def test_splits_benchmark_small(tmp_path):
+    """benchmarks/splits.py: every split and model once; the content-only model
+    and MF read no interaction column, and the table says who wins."""
+    from benchmarks import splits
+
+    assert splits.main(["--small", "--out-dir", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "splits.json").read_text())
+    table = record["figures"]["rmse"]
+    assert set(table) == set(splits.SPLITS)
+    for runs in table.values():
+        assert len(runs) == 1 and set(runs[0]) == set(splits.MODELS)
+        assert all(0.0 < value < 5.0 for value in runs[0].values())
+    assert record["config"]["content_only"]["embedding_dim"] == 0
+    assert "| cold-items |" in (tmp_path / "splits.md").read_text()
+
+
+def test_without_interactions_drops_exactly_the_interaction_columns(tiny_split):
+    from benchmarks.splits import without_interactions
+    from hybridrec_jax.data import add_spectral_features
+
+    train = tiny_split[0]
+    (extended,) = add_spectral_features(train, (), dim=2)
+    stripped = without_interactions(extended)
+    np.testing.assert_array_equal(stripped.user_features, train.user_features)
+    np.testing.assert_array_equal(stripped.item_features, train.item_features)

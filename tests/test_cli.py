@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -86,7 +87,7 @@ def test_train_refuses_bce_and_negatives_on_ratings(capsys):
     it is refused before any data is read, with what to use instead."""
     assert main(["train", "--loss", "bce"]) == 2
     err = capsys.readouterr().err
-    assert "loss='mse'" in err and "TrainConfig(loss='bce', negatives=k)" in err
+    assert "loss='mse'" in err and "give --task ranking" in err
     assert main(["train", "--negatives", "4"]) == 2  # negatives with the MSE
     assert "loss='bce'" in capsys.readouterr().err
     assert main(["train", "--loss", "bce", "--negatives", "4"]) == 2
@@ -187,3 +188,151 @@ def test_distributed_flags_join_and_only_process_0_writes(
     monkeypatch.setattr(jax, "process_index", lambda: 0)
     assert main([*flags[:-1], "0"]) == 0
     assert out.exists() and model.exists()
+
+
+# ---- the ranking task ---------------------------------------------------------
+
+
+def _positives_table(path, n_users=40, n_items=150, per_user=25, seed=0):
+    """A table of (user, item) positives without a rating column; item j is
+    drawn with probability ~ 1 / (j + 5), so popularity carries signal."""
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / (np.arange(n_items) + 5.0)
+    rows = [(f"u{u}", f"i{j}") for u in range(n_users)
+            for j in rng.choice(n_items, per_user, replace=False,
+                                p=weights / weights.sum())]  # fmt: skip
+    pd.DataFrame(rows, columns=["user", "item"]).to_csv(path, index=False)
+    return path
+
+
+def _slow_popularity(data, k=10):
+    """HR@k and AUC of s_i = n_i written the obvious way: a loop per user."""
+    pop = np.bincount(data.train_positives.item, minlength=data.train.n_items)
+    hits, aucs = [], []
+    for u in np.unique(data.test_positives.user):
+        seen = set(data.train.item[data.train.user == u].tolist())
+        test = data.test_positives
+        relevant = set(test.item[test.user == u].tolist())
+        candidates = [j for j in range(data.train.n_items) if j not in seen]
+        rank = {i: sum(pop[j] >= pop[i] for j in candidates) for i in relevant}
+        hits.append(any(r <= k for r in rank.values()))
+        negatives = [j for j in candidates if j not in relevant]
+        pairs = [(pop[i] > pop[j]) + 0.5 * (pop[i] == pop[j])
+                 for i in relevant for j in negatives]  # fmt: skip
+        aucs.append(np.mean(pairs))
+    return np.mean(hits), np.mean(aucs)
+
+
+RANK_FLAGS = ["--epochs", "2", "--embedding-dim", "4", "--hidden-dims", "8",
+              "--dot-dim", "4", "--interaction-dim", "2", "--batch-size", "256",
+              "--no-progress"]  # fmt: skip
+
+
+def test_train_ranking_on_a_table_without_ratings(tmp_path, capsys):
+    """`--task ranking` on positives alone: the full-catalogue table beside
+    popularity and MF, and the sampled protocol; popularity's figures equal a
+    loop written in the test over the same split."""
+    from hybridrec_jax.data import CSVOptions
+    from hybridrec_jax.ranking_experiment import prepare_ranking
+
+    table = _positives_table(tmp_path / "clicks.csv")
+    out = tmp_path / "r.json"
+    args = ["train", "--task", "ranking", "--dataset", "csv", "--ratings-file",
+            str(table), "--sampled", "--ks", "5,10", "--output-json", str(out),
+            "--save-model", str(tmp_path / "model"), *RANK_FLAGS]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert main(["recommend", "--model", str(tmp_path / "model"), "--user", "u0",
+                 "-k", "3"]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()  # a heading, three items
+    assert [line.split()[0] for line in lines] == ["rank", "1", "2", "3"]
+    for word in (
+        "HR@10",
+        "NDCG@10",
+        "Recall@10",
+        "MAP@10",
+        "HR@5",
+        "AUC",
+        "baseline: popularity",
+        "baseline: MF",
+        "sampled (NCF protocol",
+    ):
+        assert word in printed  # fmt: skip
+    report = json.loads(out.read_text())
+    assert report["task"] == "ranking" and report["ks"] == [5, 10]
+    assert report["train_config"]["loss"] == "bce"
+    assert report["train_config"]["negatives"] == 4  # TrainConfig.ranking()
+    assert report["n_train"] + report["n_test"] == 40 * 25
+    for figures in (report["test"], *report["baselines"].values()):
+        for name in ("hr@10", "ndcg@10", "recall@10", "map@10", "auc", "hr@5"):
+            assert 0.0 <= figures[name] <= 1.0
+    assert set(report["sampled"]) == {"model", "popularity", "mf"}
+    assert report["sampled"]["mf"]["sampled_n_users"] == report["n_test"]
+    data = prepare_ranking("csv", split="random", csv=CSVOptions(ratings=str(table)))
+    hr, auc = _slow_popularity(data)
+    popularity = report["baselines"]["popularity"]
+    assert popularity["hr@10"] == pytest.approx(hr, abs=1e-6)
+    assert popularity["auc"] == pytest.approx(auc, abs=1e-6)
+    assert 0.55 < auc  # the skew is there to be found
+
+
+def test_rating_task_refuses_a_table_without_ratings(tmp_path, capsys):
+    table = _positives_table(tmp_path / "clicks.csv", n_users=5, per_user=4)
+    args = ["train", "--dataset", "csv", "--ratings-file", str(table), *RANK_FLAGS]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "no ratings" in err and "--task ranking" in err
+
+
+def test_ranking_task_refuses_mse_zero_negatives_and_stray_flags(capsys):
+    for flags, says in ((["--loss", "mse"], "loss='bce'"),
+                        (["--negatives", "0"], "--negatives 1 or more"),
+                        (["--ks", "0"], "--ks needs cut-offs K >= 1")):  # fmt: skip
+        assert main(["train", "--task", "ranking", *flags, "--no-progress"]) == 2
+        assert says in capsys.readouterr().err
+    assert main(["train", "--sampled", "--no-progress"]) == 2
+    assert "--sampled belongs to --task ranking" in capsys.readouterr().err
+    assert main(["train", "--task", "ranking", "--dataset", "ml-100k", "--split",
+                 "u1", "--data-dir", "nowhere", "--no-progress"]) == 2  # fmt: skip
+    assert "nowhere" in capsys.readouterr().err
+
+
+def test_train_ranking_threshold_on_ml100k(tmp_path, ml100k_dir):
+    """--threshold 4 on u1: the positives are the ratings >= 4 of u1.base and
+    u1.test, counted here from the files."""
+    out = tmp_path / "r.json"
+    args = ["train", "--task", "ranking", "--dataset", "ml-100k", "--data-dir",
+            str(ml100k_dir), "--split", "u1", "--threshold", "4", "--epochs", "1",
+            "--output-json", str(out), *RANK_FLAGS[2:]]  # fmt: skip
+    assert main(args) == 0
+    report = json.loads(out.read_text())
+    names = ["user", "item", "rating", "time"]
+    base = pd.read_csv(ml100k_dir / "u1.base", sep="\t", names=names)
+    test = pd.read_csv(ml100k_dir / "u1.test", sep="\t", names=names)
+    assert report["n_train"] == int((base["rating"] >= 4).sum())
+    assert report["n_test"] == int((test["rating"] >= 4).sum())
+    assert report["test"]["n_users"] == test.loc[test["rating"] >= 4, "user"].nunique()
+    assert report["threshold"] == 4.0
+
+
+def test_train_ranking_on_the_ncf_files(tmp_path, capsys):
+    """ncf-ml-1m: its own test split and, with --sampled, its own negatives."""
+    from pathlib import Path
+
+    fixtures = tmp_path / "fixtures"
+    for folder in ("ncf", "ml1m"):  # real file names: the .fixture suffix dropped
+        for path in (Path(__file__).parent / "fixtures" / folder).iterdir():
+            target = fixtures / folder / path.name.removesuffix(".fixture")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    args = ["train", "--task", "ranking", "--dataset", "ncf-ml-1m", "--data-dir",
+            str(fixtures / "ncf"), "--ml1m-dir", str(fixtures / "ml1m"),
+            "--sampled", *RANK_FLAGS]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "(ncf split" in out and "the given negatives; 4 cases" in out
+    assert main([*args, "--split", "random"]) == 2
+    assert "drop --split random" in capsys.readouterr().err
+    assert main(["train", "--dataset", "ncf-ml-1m", "--data-dir",
+                 str(fixtures / "ncf"), "--no-progress"]) == 2  # fmt: skip
+    assert "--task ranking" in capsys.readouterr().err

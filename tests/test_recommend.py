@@ -45,8 +45,9 @@ from hybridrec_jax.serve.recommend import parse_feature_values
 from tests.reference import plain_forward
 
 CFG = ModelConfig(
-    embedding_dim=3, hidden_dims=(5, 3), dot_dim=2, interaction_dim=0, dropout=0.0
-)
+    embedding_dim=3, hidden_dims=(5, 3), dot_dim=2, interaction_dim=0, dropout=0.0,
+    id_dropout_user=0.0, id_dropout_item=0.0,
+)  # fmt: skip
 NEW_USER = {"age": "0.7", "gender": "F", "occupation": "student"}
 
 

@@ -294,8 +294,8 @@ def test_fit_copies_the_callers_arrays(tiny_split, tiny_model_cfg):
 
 def test_fit_refuses_a_state_with_nothing_left_to_train(tiny_split, tiny_model_cfg):
     train, _ = tiny_split
-    done = fit(train, tiny_model_cfg,
-               RESUME_CFG.replace(epochs=2, embedding_updates="row_sparse"))  # fmt: skip
+    sparse_cfg = RESUME_CFG.replace(epochs=2, embedding_updates="row_sparse")
+    done = fit(train, tiny_model_cfg, sparse_cfg)
     # A row-sparse state resumed with dense updates: named, not a crash inside.
     with pytest.raises(ValueError, match="embedding_updates='dense'"):
         fit(train, tiny_model_cfg, RESUME_CFG.replace(

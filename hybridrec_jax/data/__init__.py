@@ -23,7 +23,7 @@ from hybridrec_jax.data.generic import (
     load_interactions,
     prepare_interactions,
 )
-from hybridrec_jax.data.interactions import add_spectral_features
+from hybridrec_jax.data.interactions import add_spectral_features, interaction_columns
 from hybridrec_jax.data.ml1m import load_ml1m, ml1m_tables, prepare_ml1m
 from hybridrec_jax.data.movielens import (
     ML100K_FOLDS,
@@ -37,7 +37,7 @@ from hybridrec_jax.data.movielens_csv import (
     movielens_csv_tables,
     prepare_movielens_csv,
 )
-from hybridrec_jax.data.ncf import NCFData, load_ncf_ml1m
+from hybridrec_jax.data.ncf import NCFData, load_ncf_ml1m, prepare_ncf_ml1m
 from hybridrec_jax.data.prepare import (
     DataError,
     drop_duplicate_interactions,
@@ -88,6 +88,7 @@ __all__ = [
     "from_tables",
     "held_out_mask",
     "infer_feature_specs",
+    "interaction_columns",
     "k_core",
     "kfold_split",
     "leave_one_out",
@@ -107,6 +108,7 @@ __all__ = [
     "prepare_ml1m",
     "prepare_movielens_csv",
     "prepare_named",
+    "prepare_ncf_ml1m",
     "prepare_synthetic",
     "random_split",
     "split_rows",

@@ -24,6 +24,37 @@ import numpy as np
 
 from hybridrec_jax.data.dataset import Dataset
 
+#: The feature names of the interaction columns: interactions_0, interactions_1...
+INTERACTION_PREFIX = "interactions_"
+
+
+def interaction_columns(dataset: Dataset) -> dict[str, np.ndarray]:
+    """0/1 masks of the interaction columns among the feature columns.
+
+    Returns:
+        {"user_interaction_columns": (F_u,), "item_interaction_columns":
+        (F_i,)} float32, 1 where the feature name starts with
+        :data:`INTERACTION_PREFIX` (the columns :func:`add_spectral_features`
+        appends; names are matched to the last columns when fewer names than
+        columns are known); ``model.content`` hides them for id-dropped
+        examples.
+
+    >>> from hybridrec_jax.data.dataset import tiny_dataset
+    >>> (train,) = add_spectral_features(tiny_dataset(), dim=1)
+    >>> interaction_columns(train)["item_interaction_columns"].tolist()
+    [0.0, 0.0, 1.0]
+    """
+    out = {}
+    for side in ("user", "item"):
+        width = getattr(dataset, f"{side}_features").shape[1]
+        names = (
+            tuple(getattr(dataset, f"{side}_feature_names"))[-width:] if width else ()
+        )
+        mask = np.zeros(width, np.float32)  # (F,)
+        mask[width - len(names) :] = [n.startswith(INTERACTION_PREFIX) for n in names]
+        out[f"{side}_interaction_columns"] = mask
+    return out
+
 
 def _normalised_products(users, items, n_users, n_items):
     """Closures computing R~ @ M (I, r) -> (U, r) and R~^T @ M (U, r) -> (I, r)."""
@@ -150,8 +181,8 @@ def add_spectral_features(
     if dim <= 0:
         return (train, *others)
     f_user, f_item = spectral_features(train, dim, seed)
-    names_u = tuple(f"interactions_{k}" for k in range(f_user.shape[1]))
-    names_i = tuple(f"interactions_{k}" for k in range(f_item.shape[1]))
+    names_u = tuple(f"{INTERACTION_PREFIX}{k}" for k in range(f_user.shape[1]))
+    names_i = tuple(f"{INTERACTION_PREFIX}{k}" for k in range(f_item.shape[1]))
 
     def extend(ds: Dataset) -> Dataset:
         return dataclasses.replace(

@@ -33,7 +33,7 @@ from hybridrec_jax.data.ml1m import (
 )
 from hybridrec_jax.data.prepare import DataError
 from hybridrec_jax.data.readers import read_table, read_text
-from hybridrec_jax.data.tables import from_tables
+from hybridrec_jax.data.tables import Preparation, from_tables
 
 NCF_NEGATIVES = 99
 
@@ -104,7 +104,19 @@ def load_ncf_ml1m(ncf_dir: str | Path, ml1m_dir: str | Path) -> NCFData:
     Returns:
         NCFData; on the full files 994,169 training pairs, 6040 users, 3706
         items, and 6040 test cases of 1 positive + 99 negatives.
+
+    Raises:
+        DataError: a file is missing or malformed (naming the file, line and
+            column).
     """
+    return prepare_ncf_ml1m(ncf_dir, ml1m_dir)[0]
+
+
+def prepare_ncf_ml1m(
+    ncf_dir: str | Path, ml1m_dir: str | Path
+) -> tuple[NCFData, Preparation]:
+    """:func:`load_ncf_ml1m` and the :class:`Preparation` of its content
+    features (the encoders, to save with a model). Args and Raises as there."""
     ncf_dir, ml1m_dir = Path(ncf_dir), Path(ml1m_dir)
     train_path = ncf_dir / "ml-1m.train.pairs"
     if not train_path.is_file() and (ncf_dir / "ml-1m.train.rating").is_file():
@@ -196,7 +208,7 @@ def load_ncf_ml1m(ncf_dir: str | Path, ml1m_dir: str | Path) -> NCFData:
     items = items.drop(columns="item").rename(columns={"ncf_item": "item"})
 
     ratings = pairs.assign(rating=np.float32(1.0))
-    dataset, _ = from_tables(
+    dataset, preparation = from_tables(
         ratings,
         users,
         items,
@@ -217,4 +229,5 @@ def load_ncf_ml1m(ncf_dir: str | Path, ml1m_dir: str | Path) -> NCFData:
             f"NCF test: {n_users} held-out items, {negatives.shape[1]} negatives each",
         ),
     )
-    return NCFData(train=dataset, test_items=test_items, test_negatives=negatives)
+    data = NCFData(train=dataset, test_items=test_items, test_negatives=negatives)
+    return data, preparation

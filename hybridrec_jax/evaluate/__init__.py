@@ -7,6 +7,7 @@ from hybridrec_jax.evaluate.baselines import (
     feature_popularity,
     fit_biases,
     fit_global_mean,
+    item_popularity,
 )
 from hybridrec_jax.evaluate.metrics import (
     batch_metrics,
@@ -45,6 +46,7 @@ __all__ = [
     "fit_biases",
     "fit_global_mean",
     "group_by_user",
+    "item_popularity",
     "item_mask",
     "map_chunks",
     "mean_over_users",

@@ -102,3 +102,20 @@ def feature_popularity(
     gram = x[warm].T @ x[warm] + l2 * np.eye(x.shape[1])
     weights = np.linalg.solve(gram, x[warm].T @ target)
     return x @ weights
+
+
+def item_popularity(train: Dataset) -> np.ndarray:
+    """The popularity baseline of ranking: s_i = n_i, the number of training
+    interactions of item i, the same list for every user.
+
+    Args:
+        train: the training interactions (I items).
+
+    Returns:
+        (I,) float32 counts; an item without a training interaction scores 0.
+
+    >>> from hybridrec_jax.data.dataset import tiny_dataset
+    >>> item_popularity(tiny_dataset()).tolist()
+    [1.0, 2.0]
+    """
+    return np.bincount(train.item, minlength=train.n_items).astype(np.float32)

@@ -250,12 +250,17 @@ def evaluate_sampled(
     negatives: np.ndarray,
     *,
     ks: tuple[int, ...] = (10,),
+    scorer=None,
 ) -> dict:
     """The NCF sampled protocol: each held-out item against its given negatives.
 
     Args:
+        params, cfg, features: the model and its content tables.
         users: (n,) user indices; positives: (n,) their held-out items;
         negatives: (n, m) items to rank them against (99 in the NCF files).
+        ks: cut-offs K.
+        scorer: ``score(params, cfg, features, users (N,), items (N,)) -> (N,)``
+            for pairs; ``scoring.predict`` by default (a baseline passes its own).
 
     Candidates are {positives[n]} and negatives[n] (100 items for the NCF files),
     rank(positive) = #{c : s_c >= s_positive}, HR@K = [rank <= K] and
@@ -265,7 +270,8 @@ def evaluate_sampled(
     users = np.asarray(users)
     items = np.concatenate([np.asarray(positives)[:, None], negatives], axis=1)
     n, m = items.shape  # (n, 1 + negatives)
-    scores = predict(params, cfg, features, np.repeat(users, m), items.reshape(-1))
+    scorer = scorer or predict
+    scores = scorer(params, cfg, features, np.repeat(users, m), items.reshape(-1))
     scores = jnp.asarray(scores.reshape(n, m))
     ones = jnp.ones((n, m), bool)
     relevant = jnp.zeros((n, 1), jnp.int32)  # the positive sits in column 0

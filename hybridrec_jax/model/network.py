@@ -93,21 +93,40 @@ def first_layer_blocks(params: Params, cfg: ModelConfig) -> dict[str, jax.Array]
     }
 
 
-def content(cfg: ModelConfig, features: Features, side: str, ids: jax.Array):
+def content(
+    cfg: ModelConfig,
+    features: Features,
+    side: str,
+    ids: jax.Array,
+    kept: jax.Array | None = None,
+):
     """The content rows x_u or x_i of the given ids.
+
+    With ``kept`` (id dropout in training) and a 0/1 column mask m =
+    ``features[side + "_interaction_columns"]`` (F,), the interaction
+    columns of the dropped examples are zeroed, x <- x * (1 - m) where not
+    kept, as a cold entity's are at test time (they summarise its training
+    interactions, which it has none of).
 
     Args:
         cfg: the model configuration (``use_features``).
-        features: {"user": (U, F_u), "item": (I, F_i)} float32 content tables.
+        features: {"user": (U, F_u), "item": (I, F_i)} float32 content tables
+            (and optionally the column masks above).
         side: "user" or "item".
         ids: (n,) int indices.
+        kept: (n,) bool, False where the example's id rows were dropped.
 
     Returns:
         (n, F_u) or (n, F_i) float32; (n, 0) without content features.
     """
-    if cfg.use_features:
-        return features[side][ids]
-    return jnp.zeros((ids.shape[0], 0), jnp.float32)
+    if not cfg.use_features:
+        return jnp.zeros((ids.shape[0], 0), jnp.float32)
+    x = features[side][ids]
+    columns = features.get(f"{side}_interaction_columns")
+    if kept is None or columns is None:
+        return x
+    hidden = (~kept).astype(x.dtype)[:, None] * columns[None, :]  # (n, F)
+    return x * (1.0 - hidden)
 
 
 def dot_factor(
@@ -117,6 +136,7 @@ def dot_factor(
     side: str,
     ids: jax.Array,
     dot_rows: jax.Array | None = None,
+    kept: jax.Array | None = None,
 ) -> jax.Array:
     """The dot-branch factor p_u = P'_u + x_u V_U or q_i = Q'_i + x_i V_I.
 
@@ -128,13 +148,15 @@ def dot_factor(
         ids: (n,) int indices.
         dot_rows: (n, k) P'_u (or Q'_i) if already gathered; zero rows give a
             new entity its factor from content alone.
+        kept: (n,) bool for :func:`content` (id dropout in training).
 
     Returns:
         (n, k) float32 factors; the branch adds <p_u, q_i> to the output.
     """
     rows = params["embeddings"][f"{side}_dot"][ids] if dot_rows is None else dot_rows
     if cfg.use_features:
-        rows = rows + features[side][ids] @ params["dense"][f"{side}_feature_dot"]
+        x = content(cfg, features, side, ids, kept)  # (n, F)
+        rows = rows + x @ params["dense"][f"{side}_feature_dot"]
     return rows
 
 
@@ -292,7 +314,9 @@ def forward(
         items: (B,) int item indices i.
         features: {"user": (U, F_u), "item": (I, F_i)} float32 content tables.
         dropout_key: a key switches dropout on (training); None is inference.
-        rows: :func:`embedding_rows` of (users, items), if already gathered.
+        rows: :func:`embedding_rows` of (users, items), if already gathered
+            (with ``dropout.id_dropout``'s "user_kept" / "item_kept" masks,
+            the interaction columns of the dropped examples are hidden too).
 
     Returns:
         (B,) float32: y_hat = mlp_tail(z^1) + b_u + b_i + <p_u, q_i> (module
@@ -300,17 +324,19 @@ def forward(
     """
     rows = rows if rows is not None else embedding_rows(params, users, items)
     embedded = jnp.concatenate([rows["user"], rows["item"]], axis=-1)  # (B, 2d)
-    x = jnp.concatenate(
-        [content(cfg, features, "user", users), content(cfg, features, "item", items)],
-        axis=-1,
-    )  # (B, F_u + F_i)
+    kept = {side: rows.get(f"{side}_kept") for side in ("user", "item")}
+    x_u = content(cfg, features, "user", users, kept["user"])  # (B, F_u)
+    x_i = content(cfg, features, "item", items, kept["item"])  # (B, F_i)
+    x = jnp.concatenate([x_u, x_i], axis=-1)  # (B, F_u + F_i)
     W, b = first_layer_weights(params)
     output = mlp_tail(params, cfg, first_layer(embedded, x, W, b), dropout_key)
     if cfg.use_biases:
         output = output + rows["user_bias"] + rows["item_bias"]
     if cfg.dot_dim > 0:
-        p = dot_factor(params, cfg, features, "user", users, rows["user_dot"])
-        q = dot_factor(params, cfg, features, "item", items, rows["item_dot"])
+        p = dot_factor(params, cfg, features, "user", users, rows["user_dot"],
+                       kept["user"])  # fmt: skip
+        q = dot_factor(params, cfg, features, "item", items, rows["item_dot"],
+                       kept["item"])  # fmt: skip
         output = output + jnp.sum(p * q, axis=-1)  # <p_u, q_i>: (B,)
     return output
 

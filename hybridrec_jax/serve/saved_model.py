@@ -62,6 +62,9 @@ class Recommender:
         item_feature_names: the F_i column names of x_i.
         item_titles: I titles (or None entries), or None where unknown.
         user_encoder: the encoder fitted on the training users, if saved.
+        rating_range: (low, high) of the training ratings, to clip predictions.
+        loss: the training loss, "mse" (the output is a rating) or "bce" (a
+            logit); None where the training configuration was not saved.
     """
 
     params: Params
@@ -75,6 +78,16 @@ class Recommender:
     item_feature_names: tuple[str, ...] = ()
     item_titles: list | None = None
     user_encoder: FeatureEncoder | None = None
+    rating_range: tuple[float, float] | None = None
+    loss: str | None = None
+
+    @property
+    def predicts_ratings(self) -> bool:
+        """Whether the output is a rating (MSE; also when the loss is unknown
+        and the scale is not the implicit (0, 1)) rather than a BCE logit."""
+        if self.loss is not None:
+            return self.loss == "mse"
+        return self.rating_range is not None and tuple(self.rating_range) != (0, 1)
 
     def user_index(self, user_id) -> int:
         """The index of the user whose original id reads ``str(user_id)``.
@@ -200,7 +213,11 @@ def _check_sizes(params: Params, arrays: dict, metadata: dict, sizes: dict) -> N
 
 
 def _recommender(
-    params: Params, model_cfg: ModelConfig, arrays: dict, metadata: dict
+    params: Params,
+    model_cfg: ModelConfig,
+    arrays: dict,
+    metadata: dict,
+    train_cfg: TrainConfig | None = None,
 ) -> Recommender:
     """A :class:`Recommender` from the parameters and :func:`_contents`."""
     ids = _ids(arrays, metadata)
@@ -224,7 +241,19 @@ def _recommender(
         item_feature_names=tuple(metadata.get("item_feature_names", ())),
         item_titles=metadata.get("item_titles"),
         user_encoder=None if encoder is None else FeatureEncoder.from_dict(encoder),
+        rating_range=_rating_range(metadata.get("rating_range")),
+        loss=None if train_cfg is None else train_cfg.loss,
     )
+
+
+def _rating_range(value) -> tuple[float, float] | None:
+    """The saved [low, high] as floats, or None; ValueError when malformed."""
+    if value is None:
+        return None
+    low, high = (float(v) for v in value)
+    if not low <= high:
+        raise ValueError(f"rating_range {value} is not [low, high]")
+    return low, high
 
 
 def make_recommender(
@@ -233,6 +262,7 @@ def make_recommender(
     train: Dataset,
     *,
     user_encoder: FeatureEncoder | None = None,
+    train_cfg: TrainConfig | None = None,
 ) -> Recommender:
     """The :class:`Recommender` that saving and loading would give, in memory.
 
@@ -243,6 +273,8 @@ def make_recommender(
             whose items are not recommended again.
         user_encoder: the encoder fitted on the training users (new users'
             raw values are encoded with it).
+        train_cfg: the training configuration (its loss tells ratings from
+            logits).
 
     Returns:
         A :class:`Recommender`.
@@ -261,7 +293,7 @@ def make_recommender(
     """
     arrays, metadata = _contents(train, user_encoder, None)
     _check_sizes(params, arrays, metadata, _feature_sizes(train))
-    return _recommender(params, model_cfg, arrays, metadata)
+    return _recommender(params, model_cfg, arrays, metadata, train_cfg)
 
 
 def _feature_sizes(train: Dataset) -> dict[str, int]:
@@ -328,7 +360,8 @@ def load_recommender(directory: str | Path) -> Recommender:
     if problem is not None:
         raise refuse(ckpt.path, *problem)
     try:
-        return _recommender(ckpt.params, ckpt.model_cfg, ckpt.arrays, ckpt.metadata)
+        return _recommender(ckpt.params, ckpt.model_cfg, ckpt.arrays, ckpt.metadata,
+                            ckpt.train_cfg)  # fmt: skip
     except (KeyError, TypeError, ValueError) as err:
         raise refuse(ckpt.path, "metadata", f"is invalid: {err}") from None
 
@@ -356,12 +389,14 @@ def save_experiment_model(
         directory: the folder to write.
         result: the ``train.FitResult`` of ``run_experiment``.
         model_cfg, train_cfg: the configurations it was trained with.
-        data: ``experiment.prepare_experiment`` of the same arguments.
+        data: ``experiment.prepare_experiment`` of the same arguments (or
+            ``ranking_experiment.prepare_ranking``: its ``train`` and ``test``
+            hold every interaction of the split, whatever its rating).
 
     Returns:
         The folder's path.
     """
-    train, test, preparation = data
+    train, test, preparation = data.train, data.test, data.preparation
     seen = tuple(np.concatenate([a, b]) for a, b in
                  ((train.user, test.user), (train.item, test.item)))  # fmt: skip
     return save_model(

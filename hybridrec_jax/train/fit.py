@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from hybridrec_jax.config import ModelConfig, TrainConfig
 from hybridrec_jax.data.dataset import Dataset
+from hybridrec_jax.data.interactions import interaction_columns
 from hybridrec_jax.data.splits import leave_one_out, random_split
 from hybridrec_jax.evaluate.protocols import evaluate_full_ranking, evaluate_ratings
 from hybridrec_jax.evaluate.scoring import device_features
@@ -364,6 +365,10 @@ def fit(
     train_cfg = train_cfg.resolved(train.n_users, train.n_items)
     init_key, key = jax.random.split(jax.random.key(train_cfg.seed))
     features = device_features(train)
+    if model_cfg.id_dropout_user or model_cfg.id_dropout_item:
+        # An id-dropped example hides its interaction columns too (model.content).
+        masks = interaction_columns(train)
+        features |= {name: jnp.asarray(mask) for name, mask in masks.items()}
     epoch_data = _EpochData(train, train_cfg, allowed_items, key)
     untrained = untrained_entities(train)
     from_caller = params is not None or state is not None

@@ -28,6 +28,7 @@ import optax
 from jax.sharding import Mesh
 
 from hybridrec_jax.config import ModelConfig, TrainConfig
+from hybridrec_jax.dropout import id_dropout
 from hybridrec_jax.losses import (
     masked_mean,
     sigmoid_binary_cross_entropy,
@@ -47,6 +48,8 @@ from hybridrec_jax.train.sparse import RowSparseOptimizer, apply_row_updates
 
 #: The per-element loss l(y, output) of each ``TrainConfig.loss`` (losses.py).
 LOSS_FUNCTIONS = {"mse": squared_error, "bce": sigmoid_binary_cross_entropy}
+#: fold_in data of the id-dropout key; the hidden layers fold in 0..L-1.
+ID_DROPOUT_STREAM = 0x1D0D
 #: The TrainConfig fields the compiled step depends on.
 STEP_FIELDS = ("loss", "optimizer", "learning_rate", "momentum", "l2_embedding",
                "l2_dense", "batch_size", "embedding_updates")  # fmt: skip
@@ -89,15 +92,22 @@ def objective(
             (``l2_dense``).
         batch: B interactions (:class:`Batch`).
         features: {"user": (U, F_u), "item": (I, F_i)} float32.
-        dropout_key: switches dropout on (training) when given.
+        dropout_key: switches dropout on (training) when given: hidden
+            dropout and ``dropout.id_dropout`` (the penalty stays on the rows
+            as they are).
         rows: the batch's id rows (``model.embedding_rows``) if already
             gathered: the row-sparse step differentiates J with respect to
             them instead of the tables.
     """
     if rows is None:  # gathered once, shared by the forward pass and the penalty
         rows = embedding_rows(params, batch.users, batch.items)
+    shown = rows  # id dropout: a share of the batch sees cold (zero) id rows
+    if dropout_key is not None:
+        id_key = jax.random.fold_in(dropout_key, ID_DROPOUT_STREAM)
+        shown = id_dropout(rows, id_key, model_cfg.id_dropout_user,
+                           model_cfg.id_dropout_item)  # fmt: skip
     output = forward(
-        params, model_cfg, batch.users, batch.items, features, dropout_key, rows
+        params, model_cfg, batch.users, batch.items, features, dropout_key, shown
     )
     per_example = LOSS_FUNCTIONS[train_cfg.loss](output, batch.targets)  # (B,)
     if train_cfg.l2_embedding:
@@ -161,7 +171,7 @@ def make_train_step(
         optimizer: an optax ``GradientTransformation`` (or the hand-written
             ones of ``paper.hand_optim``, same signature).
     """
-    use_dropout = model_cfg.dropout > 0
+    use_dropout = model_cfg.uses_training_key
     if isinstance(optimizer, RowSparseOptimizer):
         return _row_sparse_step(model_cfg, train_cfg, optimizer)
 
@@ -182,7 +192,7 @@ def _row_sparse_step(model_cfg, train_cfg, optimizer: RowSparseOptimizer):
     rows (B, ...) of the id tables, never the tables: no table-shaped gradient
     exists, and ``train.sparse.apply_row_updates`` writes the touched rows.
     """
-    use_dropout = model_cfg.dropout > 0
+    use_dropout = model_cfg.uses_training_key
 
     def step(params, opt_state, batch: Batch, features: Features, key):
         embeddings = params["embeddings"]
