@@ -177,8 +177,9 @@ class TrainConfig:
         device_data_mib: the most device memory, in MiB, the training
             interactions may take (16 bytes a row); above it each epoch streams
             them from host memory in double-buffered chunks of whole batches
-            (``train.streaming``), with the same result. Epochs with sampled
-            negatives are drawn on the device and do not stream.
+            (``train.streaming``), with the same result. With sampled
+            negatives the rows counted are positives and negatives, and each
+            epoch's negatives are then drawn on the host CPU.
     """
 
     loss: str = "mse"

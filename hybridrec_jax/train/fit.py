@@ -161,15 +161,29 @@ class _EpochData:
         ))  # fmt: skip
         self.build = make_epoch_data(cfg.negatives, cfg.negative_retries)
         self.n = int(self.sorted_keys.shape[0]) * (1 + cfg.negatives)
+        self.streaming = 16 * self.n > cfg.device_data_mib * 2**20
+        if self.streaming:
+            # Positives and each epoch's negatives live in host memory: the
+            # same compiled sampler runs on the host CPU (the same counter-based
+            # draws as on an accelerator), and the epoch streams from there.
+            self.host = jax.devices("cpu")[0]
+            self.users, self.items, self.sorted_keys, self.cdf = jax.device_put(
+                (self.users, self.items, self.sorted_keys, self.cdf), self.host
+            )
 
     def __call__(self, epoch: int):
-        """(data, dropout key) of epoch ``epoch``."""
+        """(data, dropout key) of epoch ``epoch``; host numpy arrays when the
+        epoch streams (``train.streaming``)."""
         epoch_key = jax.random.fold_in(self.key, epoch)
         if not self.cfg.negatives:
             return self.fixed, epoch_key
         sample_key, step_key = jax.random.split(epoch_key)
+        if self.streaming:  # the sampler runs where the positives are
+            sample_key = jax.device_put(sample_key, self.host)
         data = self.build(sample_key, self.users, self.items, self.sorted_keys,
                           self.cdf)  # fmt: skip
+        if self.streaming:
+            data = tuple(np.asarray(a) for a in data)
         return data, step_key
 
 

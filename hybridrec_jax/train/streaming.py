@@ -6,7 +6,9 @@ them to the device in chunks of whole batches, double-buffered: chunk c + 1 is
 gathered and its transfer started while the device trains on chunk c (JAX
 dispatches both asynchronously). The steps, their batches and their dropout
 keys are those of the in-memory scanned epoch for the same order, so the
-result is the same.
+result is the same. With sampled negatives, each epoch's positives and
+negatives are drawn by the same compiled sampler on the host CPU and streamed
+likewise (``train.fit``).
 """
 
 from __future__ import annotations
