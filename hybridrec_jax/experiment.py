@@ -327,6 +327,19 @@ def run_experiment(
         "test_rmse": metrics["rmse"],
         "test_mae": metrics["mae"],
         "baselines": baselines,
+        **training_record(result, model_cfg, train_cfg, load_seconds),
+        "preparation": list(train.report),
+    }
+    return report, result
+
+
+def training_record(
+    result: FitResult, model_cfg: ModelConfig, train_cfg: TrainConfig,
+    load_seconds: float,
+) -> dict:  # fmt: skip
+    """The report fields of one ``fit`` shared by the rating and ranking jobs:
+    epochs, seconds, throughput, device, versions, configs and history."""
+    return {
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
         "train_seconds": result.train_seconds,
@@ -337,9 +350,7 @@ def run_experiment(
         "model_config": asdict(model_cfg),
         "train_config": asdict(train_cfg),
         "history": result.history,
-        "preparation": list(train.report),
     }
-    return report, result
 
 
 def format_report(report: dict) -> str:

@@ -23,7 +23,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -45,7 +44,7 @@ from hybridrec_jax.evaluate import (
     item_popularity,
     sample_eval_negatives,
 )
-from hybridrec_jax.experiment import device_name, is_implicit, prepare_split
+from hybridrec_jax.experiment import is_implicit, prepare_split, training_record
 from hybridrec_jax.train import CheckpointConfig, FitResult, fit, require_float32
 
 #: The baseline MF: biased matrix factorisation, 64 factors, ids only.
@@ -328,18 +327,9 @@ def run_ranking_experiment(
         "n_test": data.test_positives.n_interactions,
         "test": full["model"],
         "baselines": {"popularity": full["popularity"], "mf": full["mf"]},
-        "best_epoch": result.best_epoch,
-        "epochs_run": len(result.history),
-        "train_seconds": result.train_seconds,
+        **training_record(result, model_cfg, train_cfg, load_seconds),
         "mf_train_seconds": mf_seconds,
-        "load_seconds": load_seconds,
-        "examples_per_second": result.examples_per_second,
-        "device": device_name(),
-        "jax_version": jax.__version__,
-        "model_config": asdict(model_cfg),
-        "train_config": asdict(train_cfg),
         "mf_config": asdict(MF_BASELINE),
-        "history": result.history,
         "preparation": list(data.train.report),
     }
     if sampled:

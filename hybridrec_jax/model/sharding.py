@@ -137,52 +137,32 @@ def unpad_rows(tree: Any, n_users: int, n_items: int) -> Any:
     )
 
 
+def layout(tree: Any, mesh: Mesh) -> Any:
+    """The sharding of every leaf of ``tree`` on the mesh: per-user/per-item
+    leaves split by rows, the rest (and empty tables, width 0, which XLA lays
+    out replicated) a copy on every device."""
+    rows, copy = batch_sharding(mesh), replicated(mesh)
+
+    def pick(path, leaf):
+        by_rows = _side_of(path) is not None and getattr(leaf, "ndim", 0) > 0
+        return rows if by_rows and leaf.size else copy
+
+    return jax.tree_util.tree_map_with_path(pick, tree)
+
+
 def shard(tree: Any, mesh: Mesh) -> Any:
-    """Place a tree on the mesh: per-user/per-item leaves sharded by rows, the
-    rest replicated. Row counts must be multiples of the mesh size
-    (:func:`pad_rows`).
+    """Place a tree on the mesh as :func:`layout` says. Row counts must be
+    multiples of the mesh size (:func:`pad_rows`).
 
     Args:
         tree: parameters, optimiser state or content tables.
         mesh: the mesh of :func:`make_mesh`.
     """
-    rows, copy = batch_sharding(mesh), replicated(mesh)
-    marked = _map_entity_leaves(_mark, tree)
-    return jax.tree.map(
-        lambda leaf: (
-            jax.device_put(leaf.leaf, rows)
-            if isinstance(leaf, _Marked)
-            else jax.device_put(leaf, copy)
-        ),
-        marked,
-        is_leaf=lambda x: isinstance(x, _Marked),
-    )
+    return jax.device_put(tree, layout(tree, mesh))
 
 
 def constrain(tree: Any, mesh: Mesh) -> Any:
-    """Inside ``jit``: the layout of :func:`shard` as sharding constraints, so
-    that a compiled step returns its parameters laid out as it took them (and
-    the next call reuses the compiled program)."""
-    rows, copy = batch_sharding(mesh), replicated(mesh)
-    marked = _map_entity_leaves(_mark, tree)
-    return jax.tree.map(
-        lambda leaf: (
-            jax.lax.with_sharding_constraint(leaf.leaf, rows)
-            if isinstance(leaf, _Marked)
-            else jax.lax.with_sharding_constraint(leaf, copy)
-        ),
-        marked,
-        is_leaf=lambda x: isinstance(x, _Marked),
-    )
-
-
-def _mark(side, leaf):
-    # An empty table (width 0) stays replicated: XLA lays empty outputs out so.
-    return _Marked(leaf) if leaf.size else leaf
-
-
-class _Marked:
-    """A leaf to shard by rows (a wrapper the tree map does not descend into)."""
-
-    def __init__(self, leaf):
-        self.leaf = leaf
+    """Inside ``jit``: :func:`layout` as sharding constraints, so that a compiled
+    step returns its parameters laid out as it took them (and the next call
+    reuses the compiled program)."""
+    return jax.lax.with_sharding_constraint(tree, layout(tree, mesh))
