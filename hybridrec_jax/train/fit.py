@@ -26,6 +26,7 @@ are made only when a checkpoint is written.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -459,23 +460,25 @@ def fit(
         record = {"epoch": epoch, "train_loss": float(np.mean(losses)),
                   "seconds": seconds}  # fmt: skip
         validating = validation is not None and epoch % train_cfg.eval_every == 0
+        # One unpadded (on several hosts: gathered) copy per epoch, if any.
+        params_view = functools.cache(lambda: view(params))  # noqa: B023
         if validating:
-            record.update(validate(view(params), model_cfg, train_cfg, features,
+            record.update(validate(params_view(), model_cfg, train_cfg, features,
                                    train, validation, allowed_items))  # fmt: skip
         if on_epoch is not None:
-            record.update(on_epoch(epoch, view(params)))
+            record.update(on_epoch(epoch, params_view()))
         tracker.history.append(record)
         bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k != "epoch"})
         check_progress(tracker.history, train_cfg, baseline)
         stop, improved = False, False
         if validating:  # without validation the last epoch is the best: no copy
             score = sign * record[f"val_{train_cfg.metric}"]
-            stop = tracker.update(epoch, score, view(params), train_cfg.patience)
+            stop = tracker.update(epoch, score, params_view(), train_cfg.patience)
             improved = tracker.best_epoch == epoch
         finished = stop or epoch == train_cfg.epochs
         if saver is not None and saver.due(epoch, improved, finished):
             # Every process gathers (a collective); one process writes.
-            saved = view(params), view(opt_state)
+            saved = params_view(), view(opt_state)
             if jax.process_index() == 0:
                 saver.save(epoch, *saved, tracker, stopped_early=stop)
         bar.update()
