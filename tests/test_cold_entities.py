@@ -128,3 +128,34 @@ def test_the_main_job_early_stops_on_the_latest_rows_of_the_time_split(monkeypat
     ((train, validation),) = given
     assert validation is not None
     assert validation.timestamp.min() >= train.timestamp.max()
+
+
+def test_fit_zeroes_the_untrained_rows_at_the_end_of_the_index_and_negatives():
+    """fit on its own, BCE with sampled negatives drawn from every item: the
+    users and items without a positive (the last index of each side among
+    them) come back with exactly zero id rows and biases, the others do not."""
+    from hybridrec_jax.config import ModelConfig, TrainConfig
+    from hybridrec_jax.data.dataset import Dataset
+    from hybridrec_jax.train.fit import fit, untrained_entities
+
+    rng = np.random.default_rng(0)
+    n_users, n_items = 6, 8
+    user = np.repeat(np.arange(4), 6).astype(np.int32)  # users 4, 5: none
+    item = np.tile([0, 1, 2, 3, 5, 6], 4).astype(np.int32)  # items 4, 7: none
+    train = Dataset(
+        user=user, item=item, rating=np.ones(len(user), np.float32),
+        user_features=rng.normal(size=(n_users, 3)).astype(np.float32),
+        item_features=rng.normal(size=(n_items, 3)).astype(np.float32),
+        user_ids=np.arange(n_users), item_ids=np.arange(n_items),
+        name="cold-tail", rating_range=(0.0, 1.0),
+    )  # fmt: skip
+    users, items = untrained_entities(train)
+    assert users.tolist() == [4, 5] and items.tolist() == [4, 7]
+    cfg = TrainConfig.ranking(epochs=2, batch_size=8, validation_fraction=0.0)
+    params = fit(train, ModelConfig.tiny(), cfg).params
+    for side, cold in (("user", users), ("item", items)):
+        for name in (side, f"{side}_dot", f"{side}_bias"):
+            table = np.asarray(params["embeddings"][name])
+            assert not table[cold].any(), f"{name} rows of untrained {side}s"
+            warm = np.delete(table, cold, axis=0)
+            assert warm.any(), f"{name} rows of trained {side}s"
