@@ -51,7 +51,7 @@ from hybridrec_jax.evaluate import (
     score_all_plain,
 )
 from hybridrec_jax.plots import new_figure
-from hybridrec_jax.train import fit, neumf_from_pretrained
+from hybridrec_jax.train import fit, neumf_from_pretrained, refit
 
 # NCF ML-1M, sampled protocol: (model, HR@10, NDCG@10, source).
 PUBLISHED = [
@@ -103,16 +103,12 @@ def run_variant(
         if initial is None:
             train_cfg = train_cfg.replace(epochs=args.mlp_epochs or train_cfg.epochs)
     train_cfg = train_cfg.replace(negatives=n_negatives)
-    result = fit(train, model_cfg, train_cfg, params=initial)
-    selected = result
-    if args.refit:
-        # The validation item is each user's latest training pair, the one most
-        # like the next-item test: train again on every pair, as many epochs as
-        # early stopping chose, from the same seed (and initial parameters, if any).
-        refit_cfg = train_cfg.replace(
-            validation_fraction=0.0, epochs=max(result.best_epoch, 1), patience=0
-        )
-        result = fit(train, model_cfg, refit_cfg, params=initial)
+    train_cfg = train_cfg.replace(refit=args.refit)
+    selected = fit(train, model_cfg, train_cfg, params=initial)
+    # The validation item is each user's latest training pair, the one most
+    # like the next-item test: train again on every pair, as many epochs as
+    # early stopping chose, from the same seed (and initial parameters, if any).
+    result = refit(train, model_cfg, train_cfg, selected, params=initial)
     seconds = time.perf_counter() - start
     features = device_features(train)
     users = np.flatnonzero(test_items >= 0)

@@ -11,6 +11,7 @@ predictions clipped to the rating scale:
 
 - hybrid: the library's default ``ModelConfig()`` (ids, content, interaction
   features, id dropout), trained by ``fit`` with the default ``TrainConfig()``
+  (early stopping, then the refit on every training row: ``train.refit``)
   and the main job's validation share (on the time split, the latest
   training rows: ``experiment.validation_split``);
 - biases: mu + b_u + b_i by regularised alternating least squares;
@@ -36,7 +37,14 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import find_data, write_results
-from hybridrec_jax import VARIANTS, ModelConfig, SyntheticConfig, TrainConfig, fit
+from hybridrec_jax import (
+    VARIANTS,
+    ModelConfig,
+    SyntheticConfig,
+    TrainConfig,
+    fit,
+    refit,
+)
 from hybridrec_jax.data import Dataset, interaction_columns
 from hybridrec_jax.data.assignments import parse_assignments
 from hybridrec_jax.evaluate import evaluate_ratings, fit_biases, rating_metrics
@@ -81,6 +89,7 @@ def run_split(split, seed, args, hybrid: ModelConfig, train_cfg: TrainConfig):
         cfg = train_cfg.replace(seed=seed)
         fit_rows, validation = validation_split(train, split, cfg)  # as the main job
         result = fit(fit_rows, model_cfg, cfg, validation)
+        result = refit(train, model_cfg, cfg, result)  # as the main job
         row[name] = evaluate_ratings(result.params, model_cfg, test)["rmse"]
     return row, time.perf_counter() - start
 

@@ -94,6 +94,7 @@ from hybridrec_jax.train import (
     make_train_step,
     neumf_from_pretrained,
     objective,
+    refit,
     sample_negatives,
 )
 
@@ -157,6 +158,7 @@ __all__ = [
     "recommend_all",
     "recommend_new_user",
     "recommend_user",
+    "refit",
     "run_curves",
     "run_experiment",
     "run_ranking_experiment",

@@ -174,6 +174,14 @@ class TrainConfig:
         devices: train on a mesh of this many devices (``model.sharding``:
             batches split across them, id tables sharded by rows); 1 trains
             on the default device, 0 on every device JAX sees.
+        refit: after early stopping, train again from the same seed on every
+            training row, the validation rows included, for the number of
+            epochs early stopping chose (``train.refit``). Read by the jobs
+            that hold validation rows out (``run_experiment``, the ranking job,
+            ``hybridrec train``, the benchmarks); ``fit`` itself returns the
+            early-stopped model. On ML-100K u1 (3 seeds) it takes the test
+            RMSE from 0.9069 to 0.9038, at twice the training time (README,
+            "Early stopping and the refit").
         device_data_mib: the most device memory, in MiB, the training
             interactions may take (16 bytes a row); above it each epoch streams
             them from host memory in double-buffered chunks of whole batches
@@ -202,6 +210,7 @@ class TrainConfig:
     eval_every: int = 1
     devices: int = 1
     device_data_mib: float = 2048.0
+    refit: bool = True
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -263,7 +272,7 @@ class TrainConfig:
 
     @classmethod
     def tiny(cls) -> TrainConfig:
-        return cls(batch_size=64, epochs=3, patience=0, learning_rate=1e-2)
+        return cls(batch_size=64, epochs=3, patience=0, learning_rate=1e-2, refit=False)
 
     @classmethod
     def ranking(cls, **changes) -> TrainConfig:

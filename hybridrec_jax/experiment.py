@@ -37,7 +37,13 @@ from hybridrec_jax.evaluate import (
     fit_global_mean,
     rating_metrics,
 )
-from hybridrec_jax.train import CheckpointConfig, FitResult, fit, require_float32
+from hybridrec_jax.train import (
+    CheckpointConfig,
+    FitResult,
+    fit,
+    refit,
+    require_float32,
+)
 
 #: The data sets of ``hybridrec train``: those of ``data``, and the NCF ML-1M
 #: files, implicit feedback with their own test split (``--task ranking`` only).
@@ -312,6 +318,7 @@ def run_experiment(
     fit_rows, validation = validation_split(train, split, train_cfg)
     result = fit(fit_rows, model_cfg, train_cfg, validation, progress=progress,
                  checkpoint=checkpoint)  # fmt: skip
+    result = refit(train, model_cfg, train_cfg, result, progress=progress)
     metrics = evaluate_ratings(result.params, model_cfg, test)
     baselines = {}
     for name, baseline in (("global_mean", fit_global_mean(train)),
@@ -342,6 +349,7 @@ def training_record(
     return {
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
+        "refit_epochs": result.refit_epochs,
         "train_seconds": result.train_seconds,
         "load_seconds": load_seconds,
         "examples_per_second": result.examples_per_second,
@@ -351,6 +359,12 @@ def training_record(
         "train_config": asdict(train_cfg),
         "history": result.history,
     }
+
+
+def refit_note(report: dict) -> str:
+    """ ", then N on every row" when the model was refitted (``train.refit``)."""
+    epochs = report.get("refit_epochs", 0)
+    return f", then {epochs} on every training row" if epochs else ""
 
 
 def format_report(report: dict) -> str:
@@ -377,7 +391,8 @@ def format_report(report: dict) -> str:
     lines += [
         "-" * 48,
         f"train seconds        {report['train_seconds']:.1f} "
-        f"({report['epochs_run']} epochs, best {report['best_epoch']})",
+        f"({report['epochs_run']} epochs, best {report['best_epoch']}"
+        f"{refit_note(report)})",
         f"training examples/s  {report['examples_per_second']:,.0f}",
         f"device               {report['device']}",
     ]

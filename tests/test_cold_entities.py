@@ -5,6 +5,7 @@ same content is (through the content path alone)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -79,6 +80,15 @@ def test_ranking_never_draws_a_cold_item_as_a_negative(monkeypatch):
         return real_fit(train, model_cfg, train_cfg, **kwargs)
 
     monkeypatch.setattr(job, "fit", spy)
+    # The refits (TrainConfig.refit) call the training module's fit.
+    module = sys.modules["hybridrec_jax.train.fit"]
+    real_module_fit = module.fit
+
+    def module_spy(train, model_cfg, train_cfg, **kwargs):
+        calls.append(kwargs.get("allowed_items"))
+        return real_module_fit(train, model_cfg, train_cfg, **kwargs)
+
+    monkeypatch.setattr(module, "fit", module_spy)
     csv = CSVOptions(**FILES, title_column="title")
     cfg = job.TrainConfig.ranking(epochs=1, batch_size=64)
     model_cfg = job.ModelConfig.tiny()
@@ -86,7 +96,8 @@ def test_ranking_never_draws_a_cold_item_as_a_negative(monkeypatch):
                                test_fraction=0.25, csv=csv)  # fmt: skip
     job.run_ranking_experiment("csv", model_cfg=model_cfg, train_cfg=cfg, data=data)
     cold = np.bincount(data.train.item, minlength=data.train.n_items) == 0
-    assert cold.any() and len(calls) == 2  # the model and the MF baseline
+    # The model and the MF baseline, each early-stopped and then refitted.
+    assert cold.any() and len(calls) == 4
     for allowed in calls:
         np.testing.assert_array_equal(allowed, ~cold)
 

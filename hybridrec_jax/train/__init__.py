@@ -8,6 +8,7 @@ from hybridrec_jax.train.fit import (
     FitResult,
     TrainingState,
     fit,
+    refit,
     validate,
 )
 from hybridrec_jax.train.negatives import sample_negatives
@@ -36,6 +37,7 @@ __all__ = [
     "make_train_step",
     "neumf_from_pretrained",
     "objective",
+    "refit",
     "sample_negatives",
     "validate",
     "require_float32",

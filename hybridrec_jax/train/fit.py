@@ -26,6 +26,7 @@ are made only when a checkpoint is written.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from dataclasses import dataclass, field
@@ -110,6 +111,8 @@ class FitResult:
         streamed: whether the epochs streamed the interactions from host
             memory (``train.streaming``; they exceeded
             ``TrainConfig.device_data_mib``).
+        refit_epochs: epochs of the final training on every row
+            (:func:`refit`); 0 when ``params`` are the early-stopped ones.
     """
 
     params: Params
@@ -123,6 +126,59 @@ class FitResult:
     n_train: int = 0
     streamed: bool = False
     embedding_updates: str = ""
+    refit_epochs: int = 0
+
+
+def refit(
+    train: Dataset,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    selected: FitResult,
+    **fit_options,
+) -> FitResult:
+    """Train again on every row of ``train`` for the epochs early stopping chose.
+
+    Early stopping spends a share of the training rows on validation (on the
+    time split the latest ones, in implicit feedback each user's latest
+    interaction: the rows most like the test). Once the number of epochs T =
+    ``selected.best_epoch`` is chosen, the model is trained afresh, from the same
+    seed, on all of ``train`` for T epochs, without validation (as
+    ``benchmarks/ranking.py`` and the NCF paper's protocol do). Nothing is
+    refitted when ``train_cfg.refit`` is off or ``selected`` was not validated.
+
+    Args:
+        train: every training row, the validation rows included.
+        model_cfg: the network of ``selected``.
+        train_cfg: the configuration of ``selected`` (its ``refit``).
+        selected: the early-stopped :func:`fit` on part of ``train``.
+        fit_options: passed to :func:`fit` (``allowed_items``, ``mesh``,
+            ``progress``, ``params``...; no ``validation``, no ``checkpoint``:
+            the refit is short and deterministic, a resumed job runs it again).
+
+    Returns:
+        The refitted :class:`FitResult`: its params and state, with the
+        selection's ``history``, ``best_epoch`` and ``best_metric``,
+        ``refit_epochs`` = T and ``train_seconds`` of both trainings; or
+        ``selected`` itself when nothing is refitted.
+    """
+    validated = any(key.startswith("val_") for r in selected.history for key in r)
+    if not train_cfg.refit or not validated:
+        return selected
+    epochs = max(selected.best_epoch, 1)
+    again = fit(
+        train, model_cfg,
+        train_cfg.replace(validation_fraction=0.0, epochs=epochs, patience=0),
+        **fit_options,
+    )  # fmt: skip
+    return dataclasses.replace(
+        again,
+        history=selected.history,
+        best_epoch=selected.best_epoch,
+        metric=selected.metric,
+        best_metric=selected.best_metric,
+        train_seconds=selected.train_seconds + again.train_seconds,
+        refit_epochs=epochs,
+    )
 
 
 def _pairs(data: Dataset | tuple) -> tuple[np.ndarray, np.ndarray]:
