@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 
 def test_ranking_benchmark_small(tmp_path):
@@ -32,12 +33,22 @@ def test_ranking_benchmark_small(tmp_path):
 def test_cold_start_benchmark_small(tmp_path):
     from benchmarks import cold_start
 
-    assert cold_start.main(["--small", "--out-dir", str(tmp_path)]) == 0
+    out = ["--small", "--out-dir", str(tmp_path), "--seeds", "0,1"]
+    assert cold_start.main(out) == 0
     figures = json.loads((tmp_path / "cold_start.json").read_text())["figures"]
+    release = {f"{name} (+ release date)"
+               for name in ("popularity", "hybrid", "hybrid + id dropout")}  # fmt: skip
     assert set(figures["models"]) == {"popularity (features)", "mf", "hybrid",
-                                      "hybrid + id dropout"}  # fmt: skip
+                                      "hybrid + id dropout"} | release  # fmt: skip
     # Pure MF has no information about an unseen item: chance level exactly.
-    assert abs(figures["models"]["mf"]["auc"] - 0.5) < 1e-6
+    mf = figures["models"]["mf"]
+    assert abs(mf["auc"] - 0.5) < 1e-6 and mf["auc_sd"] < 1e-6
+    hybrid = figures["models"]["hybrid"]
+    aucs = [r["auc"] for r in hybrid["per_seed"]]
+    assert [r["seed"] for r in hybrid["per_seed"]] == [0, 1]
+    assert hybrid["auc"] == pytest.approx(np.mean(aucs))
+    assert hybrid["auc_sd"] == pytest.approx(np.std(aucs, ddof=1))
+    assert "± " in (tmp_path / "cold_start.md").read_text()
     assert (tmp_path / "cold_start.png").stat().st_size > 0
 
 

@@ -4,7 +4,8 @@ rows and reused for any later table.
 ``fit_encoder`` learns, per column, the categories, means and deviations,
 fill values and bucket edges (:class:`FittedFeature`, JSON-able, so an encoder
 is saved beside a model without pickle); ``encode`` applies them. Categories
-seen fewer than ``min_count`` times, and any unseen later, map to "unknown".
+seen fewer than ``min_count`` times, and any unseen later, map to "unknown";
+tokens in fewer than ``min_count`` rows, and any unseen later, are dropped.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import pandas as pd
 from hybridrec_jax.data.prepare import DataError
 
 UNKNOWN = "unknown"
-FEATURE_KINDS = ("categorical", "multihot", "numeric", "bucket", "hashed")
+FEATURE_KINDS = ("categorical", "multihot", "numeric", "bucket", "hashed", "tokens")
+#: A trailing "(1995)" that kind "tokens" strips before splitting a text into words.
+TRAILING_YEAR = r"\(\d{4}\)\s*$"
 
 
 @dataclass(frozen=True)
@@ -30,9 +33,14 @@ class FeatureSpec:
             (a list of tags per row, one column per tag), "numeric" (standardised,
             (x - mean) / std, plus a was-missing indicator), or "bucket" (one-hot of
             the interval between ``edges``), or "hashed" (the words of a text,
-            or the tags of a list, hashed into ``buckets`` multi-hot columns).
+            or the tags of a list, hashed into ``buckets`` multi-hot columns),
+            or "tokens" (the lower-case words of a text, a trailing "(1995)"
+            removed, one multi-hot column per word of the vocabulary: the
+            words found in at least ``min_count`` rows of the fitted table;
+            other words, seen or not, set no column).
         edges: bucket boundaries for kind "bucket".
-        min_count: categories seen fewer times are merged into "unknown".
+        min_count: categories seen fewer times are merged into "unknown"; for
+            kind "tokens", words in fewer rows are left out of the vocabulary.
         buckets: number of hash buckets for kind "hashed".
         separator: for kind "multihot", what separates the values of a cell
             given as text ("music|art"), at preparation and at predict time.
@@ -71,6 +79,8 @@ class FittedFeature:
     def output_names(self) -> list[str]:
         if self.kind in ("categorical", "multihot"):
             return [f"{self.column}={c}" for c in self.categories]
+        if self.kind == "tokens":
+            return [f"{self.column}~{c}" for c in self.categories]
         if self.kind == "hashed":
             return [f"{self.column}#{b}" for b in range(self.buckets)]
         if self.kind == "numeric":
@@ -129,6 +139,11 @@ def fit_encoder(table: pd.DataFrame, specs: list[FeatureSpec]) -> FeatureEncoder
                                         separator=spec.separator))  # fmt: skip
         elif spec.kind == "hashed":
             fitted.append(FittedFeature(spec.column, spec.kind, buckets=spec.buckets))
+        elif spec.kind == "tokens":
+            words = _title_words(values)
+            rows = words.groupby(words.to_numpy()).apply(lambda w: w.index.nunique())
+            vocabulary = sorted(w for w, n in rows.items() if n >= spec.min_count)
+            fitted.append(FittedFeature(spec.column, spec.kind, categories=vocabulary))
         else:
             numbers = pd.to_numeric(values, errors="coerce").astype(float)
             median = float(numbers.median()) if numbers.notna().any() else 0.0
@@ -177,6 +192,19 @@ def _tokens(values: pd.Series) -> pd.Series:
     return _explode_lists(lists).astype(str).str.lower()
 
 
+def _title_words(values: pd.Series) -> pd.Series:
+    """Lower-case words of each text, a trailing "(1995)" removed, one per row,
+    indexed by the position of the text's row (missing text: no words).
+
+    >>> _title_words(pd.Series(["Toy Story (1995)", None, "Cité, La"])).tolist()
+    ['toy', 'story', 'cité', 'la']
+    """
+    text = pd.Series(values.to_numpy(), index=np.arange(len(values)), dtype=object)
+    text = text.where(text.map(lambda v: isinstance(v, str)), "")
+    stripped = text.str.replace(TRAILING_YEAR, "", regex=True).str.lower()
+    return stripped.str.findall(r"[^\W_]+").explode().dropna().astype(str)
+
+
 def _one_hot(rows: np.ndarray, codes: np.ndarray, n_rows: int, width: int):
     block = np.zeros((n_rows, width), np.float32)
     block[rows, codes] = 1.0
@@ -189,7 +217,7 @@ def encode(table: pd.DataFrame, encoder: FeatureEncoder) -> np.ndarray:
     Vectorised (category codes, exploded tag lists): no Python loop per row.
     Missing values are imputed with the training statistics: numeric with the
     median (and the ``_missing`` indicator set), categorical as "unknown",
-    multi-hot and hashed as the empty set.
+    multi-hot, hashed and tokens as the empty set.
 
     >>> enc = fit_encoder(pd.DataFrame({"t": [["a"], ["b"]]}),
     ...                   [FeatureSpec("t", "multihot")])
@@ -210,6 +238,12 @@ def encode(table: pd.DataFrame, encoder: FeatureEncoder) -> np.ndarray:
             codes = pd.Index(f.categories).get_indexer(tags.astype(str).to_numpy())
             keep = codes >= 0
             rows = tags.index.to_numpy()[keep]
+            block = _one_hot(rows, codes[keep], n, len(f.categories))
+        elif f.kind == "tokens":
+            words = _title_words(values)
+            codes = pd.Index(f.categories).get_indexer(words.to_numpy())
+            keep = codes >= 0  # out-of-vocabulary words set no column
+            rows = words.index.to_numpy()[keep]
             block = _one_hot(rows, codes[keep], n, len(f.categories))
         elif f.kind == "hashed":
             tokens = _tokens(values)
