@@ -148,7 +148,7 @@ def _chunk_metrics(scores, seen, allowed, eligible, weights, relevant, valid, ks
     candidates = ~seen & allowed[None, :]  # (C, I)
     if eligible is not None:
         candidates = candidates & eligible[None, :]
-    return batch_metrics(scores, candidates, relevant, valid, ks)
+    return batch_metrics(scores, candidates, relevant, valid, ks, eligible)
 
 
 def evaluate_full_ranking(
@@ -171,9 +171,10 @@ def evaluate_full_ranking(
     ``min_support`` and ``shrinkage`` rank as ``serve.recommend.top_k`` does
     with them (``evaluate.support``; n_i counted from ``train_pairs``): the
     scores are shrunk, s~_ui = m_u + n_i / (n_i + beta) (s_ui - m_u), and an
-    item with n_i < m is no candidate; a relevant item below m scores -inf, so
-    it stays in R_u (Recall, IDCG) and counts as a miss, as the lists shown to
-    the user can never hold it.
+    item with n_i < m is no candidate; a relevant item below m scores -inf and
+    is not ``listable`` (``metrics.user_metrics``), so it stays in R_u
+    (Recall, IDCG) and is always a miss, as the lists shown to the user can
+    never hold it, even a list shorter than K.
 
     Args:
         params, cfg, features: the model and its content tables.
