@@ -141,8 +141,8 @@ def batch_metrics(
     lead = scores.shape[:-1]
     flat = [jnp.reshape(a, (-1, a.shape[-1]))
             for a in (scores, candidates, relevant, valid)]  # fmt: skip
-    per_list = jax.vmap(partial(user_metrics, ks=ks), in_axes=(0, 0, 0, 0, None))
-    out = per_list(*flat, listable)
+    one = partial(user_metrics, ks=ks, listable=listable)  # listable: every list's
+    out = jax.vmap(one)(*flat)
     return {name: value.reshape(lead) for name, value in out.items()}
 
 
