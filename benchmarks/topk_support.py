@@ -1,14 +1,19 @@
 """Top-K lists and item support: a minimum support and shrinkage on ML-100K u1.
 
     python -m benchmarks.topk_support               # ML-100K u1 (see --help)
+    python -m benchmarks.topk_support --task ranking  # the BCE model instead
     python -m benchmarks.topk_support --small       # a quick synthetic smoke run
 
 The default rating model (what ``hybridrec train --dataset ml-100k --split u1``
 trains: ``ModelConfig()``, ``TrainConfig()``, MSE, ``run_experiment``) ranks
-the whole catalogue for every user. For each minimum support m and shrinkage
+the whole catalogue for every user; with ``--task ranking`` the default ranking
+model does (``hybridrec train --task ranking --threshold 4``: BCE on the
+ratings >= 4 against 4 sampled negatives, ``TrainConfig.ranking()``), whose
+scores are logits. For each minimum support m and shrinkage
 beta (``evaluate.support``: items with n_i < m are never recommended; the list
 is ranked by s~_ui = m_u + n_i / (n_i + beta) (s_ui - m_u), n_i the item's
-training ratings, m_u the user's mean score) it reports:
+training ratings (every u1.base rating, whatever its value), m_u the user's
+mean score) it reports:
 
 - NDCG@10, HR@10 and Recall@10 over the full catalogue
   (``evaluate_full_ranking``): relevant = the user's u1.test items rated >= 4,
@@ -46,10 +51,12 @@ from hybridrec_jax.evaluate import (
 )
 from hybridrec_jax.experiment import prepare_experiment, run_experiment
 from hybridrec_jax.plots import new_figure
+from hybridrec_jax.ranking_experiment import prepare_ranking
 from hybridrec_jax.serve import make_recommender, top_k
+from hybridrec_jax.train import fit
 
 MIN_SUPPORTS = (0, 5, 10, 20, 50)
-SHRINKAGES = (0, 5, 10, 25, 50)
+SHRINKAGES = (0, 5, 10, 25, 50, 100, 250)
 RANKING = ("ndcg@10", "hr@10", "recall@10")
 OBSCURE = 5  # "an item with fewer than 5 training ratings"
 
@@ -91,13 +98,13 @@ def popularity_row(train, pairs, features) -> dict:
     return row | list_figures(items, finite, popularity.astype(np.int64))
 
 
-def grid(params, model_cfg, train, pairs, features, rec) -> dict:
+def grid(params, model_cfg, train, pairs, features, rec, shrinkages) -> dict:
     """{"m=M beta=B": figures} for every minimum support and shrinkage."""
     support = item_support(train.item, train.n_items)
     users = np.arange(train.n_users)
     rows = {}
     for m in MIN_SUPPORTS:
-        for beta in SHRINKAGES:
+        for beta in shrinkages:
             figures = evaluate_full_ranking(
                 params, model_cfg, features, *pairs, min_support=m, shrinkage=beta
             )
@@ -152,9 +159,9 @@ def markdown(setting: str, rows: dict, popularity: dict) -> str:
 
 
 def plots(record: dict) -> dict:
-    """topk_support.png: NDCG@10 and coverage@10 against beta, one line per m,
-    the popularity baseline dashed."""
-    figures = record["figures"]
+    """topk_support[_ranking].png: NDCG@10 and coverage@10 against beta (a
+    symlog axis), one line per m, the popularity baseline dashed."""
+    figures, name = record["figures"], record["config"].get("name", "topk_support")
     fig, axes = new_figure(2, size=(9.0, 3.4))
     for ax, key, label in zip(
         axes, ("ndcg@10", "coverage@10"), ("NDCG@10", "coverage@10"), strict=True
@@ -167,10 +174,39 @@ def plots(record: dict) -> dict:
             ax.plot(beta, value, marker="o", label=f"m = {m}")
         ax.axhline(figures["popularity"][key], color="gray", ls="--",
                    label="popularity")  # fmt: skip
+        ax.set_xscale("symlog", linthresh=5)
         ax.set(xlabel="shrinkage beta", ylabel=label, title=label)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    return {"topk_support.png": fig}
+    return {f"{name}.png": fig}
+
+
+def rating_model(dataset, data_dir, split, model_cfg, train_cfg, threshold, options):
+    """The default rating model: (params, train, relevant test pairs, summary)."""
+    data = prepare_experiment(dataset, data_dir, split, model_cfg, train_cfg.seed,
+                              **options)  # fmt: skip
+    report, result = run_experiment(dataset, data_dir, split, model_cfg, train_cfg,
+                                    data=data, **options)  # fmt: skip
+    test = data.test
+    relevant = test.rating >= threshold
+    summary = (f"the default rating model (MSE; test RMSE {report['test_rmse']:.4f}, "
+               f"{report['epochs_run']} epochs)")  # fmt: skip
+    relevant_pairs = (test.user[relevant], test.item[relevant])
+    return result.params, data.train, relevant_pairs, summary
+
+
+def ranking_model(dataset, data_dir, split, model_cfg, train_cfg, threshold, options):
+    """The default ranking model, as ``run_ranking_experiment`` trains it."""
+    data = prepare_ranking(dataset, data_dir, split, model_cfg, train_cfg.seed,
+                           threshold=threshold, **options)  # fmt: skip
+    warm = np.bincount(data.train.item, minlength=data.train.n_items) > 0  # (I,)
+    result = fit(data.train_positives, model_cfg, train_cfg, allowed_items=warm)
+    test = data.test_positives
+    summary = (
+        f"the default ranking model (BCE on ratings >= {threshold:g}, "
+        f"{train_cfg.negatives} negatives; {len(result.history)} epochs)"
+    )
+    return result.params, data.train, (test.user, test.item), summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,8 +219,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=4.0,
                         help="relevant test items are rated >= this")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--task",
+        choices=("rating", "ranking"),
+        default="rating",
+        help="the default rating (MSE) or ranking (BCE) model",
+    )
+    parser.add_argument("--shrinkages", default=",".join(map(str, SHRINKAGES)),
+                        help="the betas, comma-separated")  # fmt: skip
     args = parser.parse_args(argv)
-    model_cfg, train_cfg = ModelConfig(), TrainConfig(seed=args.seed)
+    shrinkages = tuple(float(b) if "." in b else int(b)
+                       for b in args.shrinkages.split(","))  # fmt: skip
+    model_cfg = ModelConfig()
+    train_model = rating_model if args.task == "rating" else ranking_model
+    train_cfg = TrainConfig() if args.task == "rating" else TrainConfig.ranking()
+    train_cfg = train_cfg.replace(seed=args.seed)
     if args.small:
         model_cfg = ModelConfig.tiny()
         train_cfg = train_cfg.replace(epochs=2, batch_size=512)
@@ -198,36 +247,34 @@ def main(argv: list[str] | None = None) -> int:
             print("ML-100K not found: give --data-dir or set $HYBRIDREC_DATA",
                   file=sys.stderr)  # fmt: skip
             return 2
-    data = prepare_experiment(dataset, data_dir, split, model_cfg, train_cfg.seed,
-                              **options)  # fmt: skip
-    report, result = run_experiment(dataset, data_dir, split, model_cfg, train_cfg,
-                                    data=data, **options)  # fmt: skip
-    train, test = data.train, data.test
-    relevant = test.rating >= args.threshold
-    pairs = (train.user, train.item), (test.user[relevant], test.item[relevant])
+    params, train, relevant, summary = train_model(
+        dataset, data_dir, split, model_cfg, train_cfg, args.threshold, options
+    )
+    pairs = (train.user, train.item), relevant
     setting = (
         f"{dataset} {split}: {train.n_interactions} training ratings, "
-        f"{int(relevant.sum())} test ratings >= {args.threshold:g} relevant, "
-        f"{train.n_items} items; the default rating model (test RMSE "
-        f"{report['test_rmse']:.4f}, {report['epochs_run']} epochs)"
+        f"{len(relevant[0])} test ratings >= {args.threshold:g} relevant, "
+        f"{train.n_items} items; {summary}"
     )
     print(setting, flush=True)
     print(HEADER, flush=True)
     features = device_features(train)
-    rec = make_recommender(result.params, model_cfg, train, train_cfg=train_cfg)
-    rows = grid(result.params, model_cfg, train, pairs, features, rec)
+    rec = make_recommender(params, model_cfg, train, train_cfg=train_cfg)
+    rows = grid(params, model_cfg, train, pairs, features, rec, shrinkages)
     popular = popularity_row(train, pairs, features)
     print(format_row("popularity", popular), flush=True)
+    name = "topk_support" + ("_ranking" if args.task == "ranking" else "")
     json_path = write_results(
-        "topk_support",
+        name,
         {
+            "name": name,
+            "task": args.task,
             "setting": setting,
             "dataset": dataset,
             "split": split,
             "threshold": args.threshold,
             "min_supports": MIN_SUPPORTS,
-            "shrinkages": SHRINKAGES,
-            "test_rmse": report["test_rmse"],
+            "shrinkages": shrinkages,
             "model_config": asdict(model_cfg),
             "train_config": asdict(train_cfg),
         },

@@ -142,9 +142,15 @@ def evaluate_ratings(
     return rating_metrics(prediction, dataset.rating)
 
 
+# Its own compiled call, so that the adjusted scores are one array in memory:
+# fused into the metrics, XLA may compute s~_i twice (for the row and for the
+# relevant item's gather) with different rounding, and an item would then fail
+# s_i >= s_i and miss its own rank.
+_adjust_scores = jax.jit(adjust_scores)
+
+
 @partial(jax.jit, static_argnames=("ks",))
-def _chunk_metrics(scores, seen, allowed, eligible, weights, relevant, valid, ks):
-    scores = adjust_scores(scores, eligible, weights)  # (C, I)
+def _chunk_metrics(scores, seen, allowed, eligible, relevant, valid, ks):
     candidates = ~seen & allowed[None, :]  # (C, I)
     if eligible is not None:
         candidates = candidates & eligible[None, :]
@@ -224,8 +230,10 @@ def evaluate_full_ranking(
         relevant, valid = padded_lists(test_offsets, test_lists, users, width)
         scores = scorer(params, cfg, features, on_mesh(users.astype(np.int32), mesh))
         seen, relevant, valid = (on_mesh(a, mesh) for a in (seen, relevant, valid))
-        return _chunk_metrics(scores, seen, allowed, eligible, weights, relevant,
-                              valid, tuple(ks))  # fmt: skip
+        if eligible is not None or weights is not None:
+            scores = _adjust_scores(scores, eligible, weights)  # (C, I)
+        return _chunk_metrics(scores, seen, allowed, eligible, relevant, valid,
+                              tuple(ks))  # fmt: skip
 
     if len(eval_users) == 0:
         raise ValueError("no test pairs: nothing to rank")

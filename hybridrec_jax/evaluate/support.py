@@ -120,6 +120,7 @@ def shrink_scores(scores: jax.Array, weights: jax.Array) -> jax.Array:
     Array([3.5, 2. , 3. ], dtype=float32)
     """
     centre = jnp.mean(scores, axis=-1, keepdims=True)  # (..., 1) m_u
+    weights = jnp.broadcast_to(weights, scores.shape)  # (..., I) w_i
     return centre + weights * (scores - centre)
 
 
@@ -139,5 +140,6 @@ def adjust_scores(
     if weights is not None:
         scores = shrink_scores(scores, weights)
     if eligible is not None:
+        eligible = jnp.broadcast_to(eligible, scores.shape)  # (..., I)
         scores = jnp.where(eligible, scores, -jnp.inf)
     return scores
