@@ -174,10 +174,19 @@ def plots(record: dict) -> dict:
             ax.plot(beta, value, marker="o", label=f"m = {m}")
         ax.axhline(figures["popularity"][key], color="gray", ls="--",
                    label="popularity")  # fmt: skip
+        betas = sorted({r["shrinkage"] for r in figures["grid"].values()})
         ax.set_xscale("symlog", linthresh=5)
-        ax.set(xlabel="shrinkage beta", ylabel=label, title=label)
+        ax.set_xlim(0, 1.3 * max(betas))
+        ax.set_xticks(betas, [f"{b:g}" for b in betas])
+        ax.minorticks_off()
+        ax.set(xlabel="shrinkage beta", title=label)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
+    config = record["config"]
+    model = (
+        "rating model (MSE)" if config["task"] == "rating" else "ranking model (BCE)"
+    )
+    fig.suptitle(f"{config['dataset']} {config['split']}, the default {model}")
     return {f"{name}.png": fig}
 
 

@@ -21,9 +21,15 @@ import pytest
 from hybridrec_jax import ModelConfig, SyntheticConfig, init_params, load_synthetic
 from hybridrec_jax.cli import main
 from hybridrec_jax.evaluate import (
+    batch_metrics,
     check_support_options,
     device_features,
     evaluate_full_ranking,
+    group_by_user,
+    item_mask,
+    mean_over_users,
+    padded_lists,
+    score_all,
     shrink_scores,
     user_metrics,
 )
@@ -49,8 +55,8 @@ def randomised(params, key):
     """Every leaf N(0, 0.5^2), so that every term of the score counts."""
     leaves, tree = jax.tree.flatten(params)
     keys = jax.random.split(key, len(leaves))
-    noise = [0.5 * jax.random.normal(k, x.shape) for k, x in zip(keys, leaves,
-                                                                  strict=True)]  # fmt: skip
+    pairs = zip(keys, leaves, strict=True)
+    noise = [0.5 * jax.random.normal(k, x.shape) for k, x in pairs]
     return jax.tree.unflatten(tree, noise)
 
 
@@ -87,8 +93,8 @@ def oracle_scores(params, train, users, min_support, shrinkage):
     n = np.array([counts[i] for i in range(n_items)], np.float64)
     out = []
     for user in users:
-        s = np.asarray(plain_forward(params, CFG, jnp.full(n_items, user),
-                                     jnp.arange(n_items), features), np.float64)  # fmt: skip
+        users_, items = jnp.full(n_items, user), jnp.arange(n_items)
+        s = np.asarray(plain_forward(params, CFG, users_, items, features), np.float64)
         if shrinkage > 0:
             centre = s.mean()
             s = centre + n / (n + shrinkage) * (s - centre)
@@ -135,20 +141,30 @@ def test_min_support_excludes_exactly_the_items_below_m(setting, min_support):
 
 
 def test_zero_options_are_todays_lists_bit_for_bit(setting):
-    """shrinkage 0 and min_support 0 give the very same items and scores as the
-    call without them, in serving and in evaluation."""
+    """min_support 0 and shrinkage 0 rank by s_ui itself, bit for bit: the
+    scores of ``score_all`` with the seen items at -inf, ranked by a stable
+    argsort (serving), and ``batch_metrics`` of those scores (evaluation)."""
     rec, params, _, train, test = setting
     users = np.arange(train.n_users)
-    plain = top_k(rec, users, 10)
-    zero = top_k(rec, users, 10, min_support=0, shrinkage=0.0)
-    for a, b in zip(plain, zero, strict=True):
-        np.testing.assert_array_equal(a, b)
-    pairs = (train.user, train.item), (test.user, test.item)
     features = device_features(train)
-    before = evaluate_full_ranking(params, CFG, features, *pairs)
-    after = evaluate_full_ranking(params, CFG, features, *pairs, min_support=0,
-                                  shrinkage=0.0)  # fmt: skip
-    assert before == after
+    seen = item_mask(rec.seen_offsets, rec.seen_items, users, train.n_items)
+    today = np.where(seen, -np.inf, np.asarray(score_all(params, CFG, features,
+                                                         users)))  # fmt: skip
+    items, scores = top_k(rec, users, 10, min_support=0, shrinkage=0.0)
+    expected = np.argsort(-today, axis=1, kind="stable")[:, :10]
+    np.testing.assert_array_equal(items, expected)
+    np.testing.assert_array_equal(scores, np.take_along_axis(today, expected, 1))
+    test_users = np.unique(test.user)
+    offsets, lists = group_by_user(test.user, test.item, train.n_users)
+    relevant, valid = padded_lists(offsets, lists, test_users)
+    candidates = jnp.asarray(~seen[test_users])  # users = 0..U-1, so row = user
+    by_hand = batch_metrics(score_all(params, CFG, features, test_users),
+                            candidates, relevant, valid)  # fmt: skip
+    expected = mean_over_users({k: np.asarray(v) for k, v in by_hand.items()})
+    pairs = (train.user, train.item), (test.user, test.item)
+    got = evaluate_full_ranking(params, CFG, features, *pairs, min_support=0,
+                                shrinkage=0.0)  # fmt: skip
+    assert got == expected
 
 
 def test_shrunk_order_ignores_each_users_scale_and_offset():
@@ -200,6 +216,14 @@ def test_unlistable_relevant_item_is_a_miss_by_arithmetic():
     short = user_metrics(scores, jnp.array([False, False, True]), relevant, valid,
                          (10,), listable)  # fmt: skip
     assert float(short["recall@10"]) == pytest.approx(1 / 2)
+    # Given a high score anyway (1.0), item 1 still earns nothing: item 2 ranks
+    # 3rd, so MRR = 1/3, AP@3 = (1/2)(1/3) (item 1 not among the hits above
+    # it), AUC = (0 + 0) / (2 * 1).
+    high = user_metrics(jnp.array([0.9, 1.0, 0.5]), candidates, relevant, valid,
+                        (3,), listable)  # fmt: skip
+    assert float(high["mrr"]) == pytest.approx(1 / 3)
+    assert float(high["map@3"]) == pytest.approx(1 / 6)
+    assert float(high["auc"]) == 0.0 and float(high["hr@3"]) == 1.0
 
 
 def slow_ranking_metrics(params, train, test, min_support, shrinkage, k=10):
@@ -229,8 +253,8 @@ def test_full_ranking_with_support_equals_the_brute_force(
     m = 60 most lists are shorter than 10, and no relevant item below m counts."""
     rec, params, _, train, test = setting
     pairs = (train.user, train.item), (test.user, test.item)
-    got = evaluate_full_ranking(params, CFG, device_features(train), *pairs,
-                                min_support=min_support, shrinkage=shrinkage)  # fmt: skip
+    options = {"min_support": min_support, "shrinkage": shrinkage}
+    got = evaluate_full_ranking(params, CFG, device_features(train), *pairs, **options)
     expected = slow_ranking_metrics(params, train, test, min_support, shrinkage)
     for name, value in expected.items():
         assert got[name] == pytest.approx(value, abs=1e-6), name
@@ -246,6 +270,12 @@ def test_recommend_tables_carry_support_and_say_when_short(setting):
     n = [counts[index[str(i)]] for i in table["item_id"]]
     assert table["support"].tolist() == n and min(n) >= 2
     assert np.all(np.diff(table["shrunk"]) <= 0) and table.attrs["notes"] == []
+    scores = oracle_scores(rec.params, train, [3], 0, 0.0)[0]  # s_ui
+    shrunk = oracle_scores(rec.params, train, [3], 0, 4.0)[0]
+    chosen = [index[str(i)] for i in table["item_id"]]
+    np.testing.assert_allclose(table["score"], scores[chosen], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(table["shrunk"], shrunk[chosen], rtol=1e-5,
+                               atol=1e-5)  # fmt: skip
     plain = recommend_user(rec, data.user_ids[3], k=5)
     assert list(plain.columns) == ["rank", "item_id", "title", "score"]
     m = sorted(counts.values())[-3]  # a few items have at least m
