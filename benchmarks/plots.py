@@ -14,7 +14,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks import cold_start, quality, ranking, scale, sgd_vs_adam, throughput
+from benchmarks import (
+    cold_start,
+    quality,
+    ranking,
+    scale,
+    sgd_vs_adam,
+    throughput,
+    topk_support,
+)
 from benchmarks.common import RESULTS, write_figures
 
 PLOTS = {
@@ -24,6 +32,8 @@ PLOTS = {
     "sgd_vs_adam": sgd_vs_adam.plots,
     "throughput": throughput.plots,  # throughput_<platform>.json
     "scale": scale.plots,  # scale_<platform>.json
+    "topk_support": topk_support.plots,
+    "topk_support_ranking": topk_support.plots,  # --task ranking
 }
 
 

@@ -72,6 +72,34 @@ def _parse_ints(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(","))
 
 
+def _support_count(text: str) -> int:
+    """--min-support: a whole number >= 0, else argparse's error naming the flag."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number >= 0 (the fewest training interactions of "
+            f"a recommended item; 0: no minimum), got {text!r}"
+        )
+    return value
+
+
+def _shrinkage(text: str) -> float:
+    """--shrinkage: a finite number >= 0, else argparse's error naming the flag."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(
+            f"expected a finite number >= 0 (beta in n_i / (n_i + beta); 0: no "
+            f"shrinkage), got {text!r}"
+        )
+    return value
+
+
 # The allowed values of the config fields that take one of a few names.
 _CHOICES = {
     "activation": ACTIVATIONS, "optimizer": OPTIMIZERS, "loss": LOSSES,
@@ -578,6 +606,17 @@ def _add_recommend_parser(commands) -> None:
         "--all-users", action="store_true", help="top-K for every user (see --output)"
     )
     rec.add_argument("--output", type=Path, default=None, help="CSV for --all-users")
+    rec.add_argument(
+        "--min-support", type=_support_count, default=0, metavar="N",
+        help="never recommend an item with fewer than N training interactions "
+        "(0: no minimum; README \"Top-K lists and item support\")",
+    )  # fmt: skip
+    rec.add_argument(
+        "--shrinkage", type=_shrinkage, default=0.0, metavar="BETA",
+        help="rank by m_u + n_i/(n_i + BETA) (s_ui - m_u), m_u the user's mean "
+        "score, n_i the item's training interactions (0: by s_ui); not for "
+        "--similar-items",
+    )  # fmt: skip
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
@@ -590,33 +629,51 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
     if args.output is not None:
         check_writable(args.output, "--output", folder=False)
+    if args.similar_items is not None and args.shrinkage:
+        raise ValueError(
+            "--shrinkage ranks a user's list by shrunk scores; --similar-items "
+            "ranks by cosine similarity and takes --min-support only: drop "
+            "--shrinkage"
+        )
+    options = {"min_support": args.min_support, "shrinkage": args.shrinkage}
     model = load_recommender(args.model)
     if args.all_users:
         if args.output is None:
             raise ValueError("--all-users writes a CSV: give --output FILE")
-        table = recommend.recommend_all(model, args.k)
+        table = recommend.recommend_all(model, args.k, **options)
         args.output.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.output, index=False)
         print(f"{len(table)} recommendations for {len(model.user_ids)} users "
               f"written to {args.output}")  # fmt: skip
+        _print_notes(table)
         return 0
     if args.user is not None:
-        table = recommend.recommend_user(model, args.user, args.k)
+        table = recommend.recommend_user(model, args.user, args.k, **options)
     elif args.new_user is not None:
         values = recommend.parse_feature_values(args.new_user)
-        table = recommend.recommend_new_user(model, values, args.k)
-        for note in table.attrs.get("notes", ()):
-            print(f"note: {note}")
+        table = recommend.recommend_new_user(model, values, args.k, **options)
     else:
-        table = recommend.similar_items(model, args.similar_items, args.k)
+        table = recommend.similar_items(model, args.similar_items, args.k,
+                                        min_support=args.min_support)  # fmt: skip
+    _print_notes(table)
     print(recommend.format_table(table) if len(table) else _nothing_found(args))
     return 0
+
+
+def _print_notes(table) -> None:
+    for note in table.attrs.get("notes", ()):
+        print(f"note: {note}")
 
 
 def _nothing_found(args: argparse.Namespace) -> str:
     """The sentence printed instead of an empty table."""
     if args.k <= 0:
         return f"-k {args.k} asks for no recommendations: give -k 1 or more"
+    if args.min_support > 0:
+        return (
+            "no recommendations: no item left with at least "
+            f"{args.min_support} training interactions (--min-support)"
+        )
     if args.user is not None:
         return f"no recommendations: user {args.user} has seen every item"
     return "no recommendations: the model knows no other item to rank"

@@ -96,11 +96,32 @@ def test_throughput_lines_are_the_results():
     )
 
 
+@pytest.mark.parametrize("name", ["topk_support", "topk_support_ranking"])
+def test_topk_support_lines_are_the_results(name):
+    """One line per minimum support m through (beta, figure), then the dashed
+    popularity line, on both panels."""
+    rec = record(name)
+    ndcg_ax, coverage_ax = bench_plots.PLOTS[name](rec)[f"{name}.png"].axes
+    grid = rec["figures"]["grid"]
+    for ax, key in ((ndcg_ax, "ndcg@10"), (coverage_ax, "coverage@10")):
+        *lines, popular = ax.get_lines()
+        assert [line.get_label() for line in lines] == [
+            f"m = {m}" for m in rec["config"]["min_supports"]
+        ]
+        for m, line in zip(rec["config"]["min_supports"], lines, strict=True):
+            rows = sorted((r["shrinkage"], r[key]) for r in grid.values()
+                          if r["min_support"] == m)  # fmt: skip
+            assert line.get_xdata().tolist() == [b for b, _ in rows]
+            assert np.allclose(line.get_ydata(), [v for _, v in rows])
+        assert popular.get_ydata()[0] == rec["figures"]["popularity"][key]
+
+
 def test_every_plotted_result_has_its_png_committed():
     """The README shows these files: each results file's plots are on disk."""
     results = [p for p in sorted(RESULTS.glob("*.json")) if bench_plots.plots_for(p)]
     assert {p.stem for p in results} >= {"cold_start", "quality", "ranking",
-                                         "sgd_vs_adam", "throughput_cpu"}  # fmt: skip
+                                         "sgd_vs_adam", "throughput_cpu",
+                                         "topk_support"}  # fmt: skip
     for path in results:
         for name in bench_plots.plots_for(path)(json.loads(path.read_text())):
             assert (RESULTS / name).read_bytes()[:8] == PNG_MAGIC, name

@@ -144,7 +144,7 @@ def test_recommend_messages_instead_of_empty_tables(tmp_path, capsys, monkeypatc
         assert "-k 0 asks for no recommendations" in out and "Empty" not in out
     real = recommend_module.recommend_user
     monkeypatch.setattr(recommend_module, "recommend_user",
-                        lambda *a: real(*a).iloc[:0])  # fmt: skip
+                        lambda *a, **kw: real(*a, **kw).iloc[:0])  # fmt: skip
     assert main([*recommend, "--user", "1"]) == 0
     assert capsys.readouterr().out == "no recommendations: user 1 has seen every item\n"
     assert main([*recommend, "--similar-items", "NOPE"]) == 2

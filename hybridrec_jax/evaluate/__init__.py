@@ -1,6 +1,7 @@
 """Evaluation: metrics (pure functions, last axis), scoring (pairs and users x
 items in bounded memory), protocols (ratings, full catalogue, sampled NCF, cold
-start) and the baselines reported beside every model."""
+start), item support (a minimum support and shrinkage of top-K lists) and the
+baselines reported beside every model."""
 
 from hybridrec_jax.evaluate.baselines import (
     BiasBaseline,
@@ -33,11 +34,22 @@ from hybridrec_jax.evaluate.scoring import (
     score_all_plain,
     user_item_tables,
 )
+from hybridrec_jax.evaluate.support import (
+    adjust_scores,
+    check_support_options,
+    eligible_items,
+    item_support,
+    shrink_scores,
+    support_weights,
+)
 
 __all__ = [
     "BiasBaseline",
+    "adjust_scores",
     "batch_metrics",
+    "check_support_options",
     "device_features",
+    "eligible_items",
     "evaluate_cold_start",
     "evaluate_full_ranking",
     "evaluate_ratings",
@@ -48,6 +60,7 @@ __all__ = [
     "group_by_user",
     "item_popularity",
     "item_mask",
+    "item_support",
     "map_chunks",
     "mean_over_users",
     "padded_lists",
@@ -56,6 +69,8 @@ __all__ = [
     "sample_eval_negatives",
     "score_all",
     "score_all_plain",
+    "shrink_scores",
+    "support_weights",
     "user_item_tables",
     "user_metrics",
 ]

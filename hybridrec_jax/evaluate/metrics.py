@@ -28,12 +28,17 @@ candidates (rel_k = 1 if its k-th item is relevant, i.e. an item at rank k):
                   ([s_i > s_j] + 1/2 [s_i = s_j]),   N_u = C_u minus R_u
 
 With distinct scores these are the textbook list formulas; with ties every tied
-relevant item takes the worst position of its tie. Every metric is averaged over
-the users with at least one relevant item (AUC: and at least one negative); the
-reports say how many. :func:`user_metrics` is written for one list (the last
-axis) and :func:`batch_metrics` maps it over any leading axes with ``jax.vmap``
-(rax's convention). Which items are candidates and relevant is the business of
-the protocols that feed them (``evaluate.protocols``).
+relevant item takes the worst position of its tie. A relevant item that no list
+may hold (``listable`` False, e.g. below a minimum support) stays in R_u (|R_u|,
+IDCG, AUC's pairs) but is never a hit: it adds nothing to hits_K, DCG, AP, RR or
+AUC's numerator, and is left out of the Precision@r counts.
+
+Every metric is averaged over the users with at least one relevant item (AUC:
+and at least one negative); the reports say how many. :func:`user_metrics` is
+written for one list (the last axis) and :func:`batch_metrics` maps it over any
+leading axes with ``jax.vmap`` (rax's convention). Which items are candidates
+and relevant is the business of the protocols that feed them
+(``evaluate.protocols``).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ def user_metrics(
     relevant: jax.Array,
     valid: jax.Array,
     ks: tuple[int, ...] = (10,),
+    listable: jax.Array | None = None,
 ) -> dict[str, jax.Array]:
     """Every metric of the module docstring for one user, as scalars.
 
@@ -60,6 +66,9 @@ def user_metrics(
         relevant: (R,) int indices of R_u, padded with anything where not ``valid``.
         valid: (R,) bool, which entries of ``relevant`` are real.
         ks: the cut-offs K (static).
+        listable: (I,) bool, the items a list may hold; a relevant item outside
+            is never a hit (give it the lowest score, so that it does not push
+            the others down either). None: every item.
 
     Returns:
         {"hr@K", "ndcg@K", "recall@K", "precision@K", "map@K", "mrr", "auc",
@@ -78,16 +87,17 @@ def user_metrics(
     geq = candidates[None, :] & (scores[None, :] >= s_rel[:, None])  # (R, I)
     rank = jnp.sum(geq, axis=-1)  # (R,) = #{j in C : s_j >= s_i}
     n_rel = jnp.sum(valid)
+    hit = valid if listable is None else valid & listable[relevant]  # (R,)
     negatives = candidates & ~is_relevant
     n_neg = jnp.sum(negatives)
     less = jnp.sum(negatives[None, :] & (scores[None, :] < s_rel[:, None]), axis=-1)
     ties = jnp.sum(negatives[None, :] & (scores[None, :] == s_rel[:, None]), axis=-1)
-    correct = jnp.sum(jnp.where(valid, less + 0.5 * ties, 0.0))
+    correct = jnp.sum(jnp.where(hit, less + 0.5 * ties, 0.0))
     rank_f = rank.astype(jnp.float32)
     # #{l in R_u : rank(l) <= rank(i)} for each i, for Precision@rank(i).
-    above = jnp.sum(valid[None, :] & (rank[None, :] <= rank[:, None]), axis=-1)
+    above = jnp.sum(hit[None, :] & (rank[None, :] <= rank[:, None]), axis=-1)
     out = {
-        "mrr": jnp.max(jnp.where(valid, 1.0 / rank_f, 0.0)),
+        "mrr": jnp.max(jnp.where(hit, 1.0 / rank_f, 0.0)),
         "auc": correct / jnp.maximum(n_rel * n_neg, 1),
         "n_relevant": n_rel,
         "n_negatives": n_neg,
@@ -95,7 +105,7 @@ def user_metrics(
     positions = jnp.arange(1, max(ks) + 1)
     discounts = 1.0 / jnp.log2(positions + 1.0)  # (K_max,)
     for k in ks:
-        in_top = valid & (rank <= k)  # (R,)
+        in_top = hit & (rank <= k)  # (R,)
         hits = jnp.sum(in_top)
         dcg = jnp.sum(jnp.where(in_top, 1.0 / jnp.log2(rank_f + 1.0), 0.0))
         idcg = jnp.sum(jnp.where(positions[:k] <= n_rel, discounts[:k], 0.0))
@@ -114,6 +124,7 @@ def batch_metrics(
     relevant: jax.Array,
     valid: jax.Array,
     ks: tuple[int, ...] = (10,),
+    listable: jax.Array | None = None,
 ) -> dict[str, jax.Array]:
     """:func:`user_metrics` over any leading axes (vmapped).
 
@@ -122,6 +133,7 @@ def batch_metrics(
         candidates: (..., I) bool.
         relevant: (..., R) int indices; valid: (..., R) bool.
         ks: the cut-offs K (static).
+        listable: (I,) bool, shared by every list, or None.
 
     Returns:
         The dict of :func:`user_metrics`, each value (...,).
@@ -129,7 +141,8 @@ def batch_metrics(
     lead = scores.shape[:-1]
     flat = [jnp.reshape(a, (-1, a.shape[-1]))
             for a in (scores, candidates, relevant, valid)]  # fmt: skip
-    out = jax.vmap(partial(user_metrics, ks=ks))(*flat)
+    one = partial(user_metrics, ks=ks, listable=listable)  # listable: every list's
+    out = jax.vmap(one)(*flat)
     return {name: value.reshape(lead) for name, value in out.items()}
 
 

@@ -3,7 +3,8 @@ which are relevant; the metrics themselves are ``evaluate.metrics``.
 
 - ratings: RMSE and MAE of the clipped predictions (:func:`evaluate_ratings`);
 - full catalogue: every item a user has not interacted with in training is a
-  candidate, the user's test items are relevant (:func:`evaluate_full_ranking`);
+  candidate, the user's test items are relevant (:func:`evaluate_full_ranking`;
+  optionally with a minimum support or shrunk scores, ``evaluate.support``);
 - sampled (NCF, He et al. 2017): the held-out item against given negatives,
   always labelled "sampled" (:func:`evaluate_sampled`);
 - cold start: held-out users or items scored through the content path, their
@@ -37,6 +38,13 @@ from hybridrec_jax.evaluate.scoring import (
     on_mesh,
     predict,
     score_all,
+)
+from hybridrec_jax.evaluate.support import (
+    adjust_scores,
+    check_support_options,
+    eligible_items,
+    item_support,
+    support_weights,
 )
 from hybridrec_jax.model import Features, Params, zero_entity_rows
 from hybridrec_jax.model.sharding import mesh_of
@@ -134,10 +142,19 @@ def evaluate_ratings(
     return rating_metrics(prediction, dataset.rating)
 
 
+# Its own compiled call, so that the adjusted scores are one array in memory:
+# fused into the metrics, XLA may compute s~_i twice (for the row and for the
+# relevant item's gather) with different rounding, and an item would then fail
+# s_i >= s_i and miss its own rank.
+_adjust_scores = jax.jit(adjust_scores)
+
+
 @partial(jax.jit, static_argnames=("ks",))
-def _chunk_metrics(scores, seen, allowed, relevant, valid, ks):
+def _chunk_metrics(scores, seen, allowed, eligible, relevant, valid, ks):
     candidates = ~seen & allowed[None, :]  # (C, I)
-    return batch_metrics(scores, candidates, relevant, valid, ks)
+    if eligible is not None:
+        candidates = candidates & eligible[None, :]
+    return batch_metrics(scores, candidates, relevant, valid, ks, eligible)
 
 
 def evaluate_full_ranking(
@@ -149,11 +166,21 @@ def evaluate_full_ranking(
     *,
     ks: tuple[int, ...] = (10,),
     allowed_items: np.ndarray | None = None,
+    min_support: int = 0,
+    shrinkage: float = 0.0,
     chunk_size: int = 512,
     scorer=None,
     per_user: bool = False,
 ) -> dict:
     """Full-catalogue ranking metrics, each user's training items masked.
+
+    ``min_support`` and ``shrinkage`` rank as ``serve.recommend.top_k`` does
+    with them (``evaluate.support``; n_i counted from ``train_pairs``): the
+    scores are shrunk, s~_ui = m_u + n_i / (n_i + beta) (s_ui - m_u), and an
+    item with n_i < m is no candidate; a relevant item below m scores -inf and
+    is not ``listable`` (``metrics.user_metrics``), so it stays in R_u
+    (Recall, IDCG) and is always a miss, as the lists shown to the user can
+    never hold it, even a list shorter than K.
 
     Args:
         params, cfg, features: the model and its content tables.
@@ -162,6 +189,9 @@ def evaluate_full_ranking(
         ks: cut-offs K.
         allowed_items: (I,) bool, the only items that may be candidates (e.g. the
             cold-start items); None allows every item.
+        min_support: m, the fewest training interactions of a candidate
+            (0: every item).
+        shrinkage: beta of the shrunk scores (0: the scores as they are).
         chunk_size: users scored per compiled call (memory ~ chunk_size x I).
         scorer: ``score(params, cfg, features, users (n,)) -> (n, I)``; the
             factorised ``scoring.score_all`` by default (``score_all_plain``
@@ -170,7 +200,12 @@ def evaluate_full_ranking(
 
     Returns:
         The means of ``metrics.mean_over_users`` ("hr@10", ..., "n_users").
+
+    Raises:
+        ValueError: an index outside the model, no test pairs, or a bad
+            ``min_support`` or ``shrinkage`` (``support.check_support_options``).
     """
+    min_support, shrinkage = check_support_options(min_support, shrinkage)
     scorer = scorer or score_all
     n_users, n_items = features["user"].shape[0], features["item"].shape[0]
     for users, items in (train_pairs, test_pairs):  # JAX would clamp them
@@ -184,13 +219,21 @@ def evaluate_full_ranking(
     chunk = max(1, min(chunk_size, (1 << 24) // (n_items * width)))
     allowed = np.ones(n_items, bool) if allowed_items is None else allowed_items
     allowed = jnp.asarray(allowed, bool)
+    support = item_support(train_pairs[1], n_items)  # (I,) n_i
+    eligible = eligible_items(support, min_support) if min_support > 0 else None
+    weights = support_weights(support, shrinkage)
+    eligible, weights = (None if a is None else jnp.asarray(a)
+                         for a in (eligible, weights))  # fmt: skip
 
     def chunk_metrics(users):
         seen = item_mask(seen_offsets, seen_lists, users, n_items)  # (C, I)
         relevant, valid = padded_lists(test_offsets, test_lists, users, width)
         scores = scorer(params, cfg, features, on_mesh(users.astype(np.int32), mesh))
         seen, relevant, valid = (on_mesh(a, mesh) for a in (seen, relevant, valid))
-        return _chunk_metrics(scores, seen, allowed, relevant, valid, tuple(ks))
+        if eligible is not None or weights is not None:
+            scores = _adjust_scores(scores, eligible, weights)  # (C, I)
+        return _chunk_metrics(scores, seen, allowed, eligible, relevant, valid,
+                              tuple(ks))  # fmt: skip
 
     if len(eval_users) == 0:
         raise ValueError("no test pairs: nothing to rank")

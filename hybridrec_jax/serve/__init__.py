@@ -19,6 +19,7 @@ from hybridrec_jax.serve.checkpoint import (
 from hybridrec_jax.serve.recommend import (
     format_table,
     item_representations,
+    item_support_of,
     recommend_all,
     recommend_new_user,
     recommend_user,
@@ -40,6 +41,7 @@ __all__ = [
     "Recommender",
     "format_table",
     "item_representations",
+    "item_support_of",
     "load_checkpoint",
     "load_recommender",
     "make_recommender",
