@@ -260,6 +260,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_support_flags(parser, shrinkage_note: str = "") -> None:
+    """--min-support and --shrinkage of ``recommend`` and ``evaluate``."""
+    parser.add_argument(
+        "--min-support", type=_support_count, default=0, metavar="N",
+        help="never list an item with fewer than N training interactions "
+        "(0: no minimum; README \"Top-K lists and item support\")",
+    )  # fmt: skip
+    parser.add_argument(
+        "--shrinkage", type=_shrinkage, default=0.0, metavar="BETA",
+        help="rank by m_u + n_i/(n_i + BETA) (s_ui - m_u), m_u the user's mean "
+        "score, n_i the item's training interactions (0: by s_ui);"
+        + shrinkage_note,
+    )  # fmt: skip
+
+
 def _add_pairs_parsers(commands) -> None:
     """``hybridrec evaluate`` and ``hybridrec predict``: a saved model on a file."""
     evaluate = commands.add_parser(
@@ -301,6 +316,7 @@ def _add_pairs_parsers(commands) -> None:
         "--threshold", type=float, default=None,
         help="relevant items are those rated >= this (default: every pair)",
     )  # fmt: skip
+    _add_support_flags(evaluate)
     predict.add_argument(
         "--out", type=Path, default=None,
         help="write the CSV here (default: print it)",
@@ -326,8 +342,10 @@ def cmd_pairs(args: argparse.Namespace) -> int:
     table = pair_files.read_pairs(args.file, parse_columns(args.columns),
                                   sep=args.sep, encoding=args.encoding)  # fmt: skip
     if args.command == "evaluate":
-        report = pair_files.evaluate_pairs(model, table, ks=args.ks,
-                                           threshold=args.threshold)  # fmt: skip
+        report = pair_files.evaluate_pairs(
+            model, table, ks=args.ks, threshold=args.threshold,
+            min_support=args.min_support, shrinkage=args.shrinkage,
+        )  # fmt: skip
         print(pair_files.format_evaluation(report))
     else:
         scores, report = pair_files.score_pairs(model, table)
@@ -606,17 +624,7 @@ def _add_recommend_parser(commands) -> None:
         "--all-users", action="store_true", help="top-K for every user (see --output)"
     )
     rec.add_argument("--output", type=Path, default=None, help="CSV for --all-users")
-    rec.add_argument(
-        "--min-support", type=_support_count, default=0, metavar="N",
-        help="never recommend an item with fewer than N training interactions "
-        "(0: no minimum; README \"Top-K lists and item support\")",
-    )  # fmt: skip
-    rec.add_argument(
-        "--shrinkage", type=_shrinkage, default=0.0, metavar="BETA",
-        help="rank by m_u + n_i/(n_i + BETA) (s_ui - m_u), m_u the user's mean "
-        "score, n_i the item's training interactions (0: by s_ui); not for "
-        "--similar-items",
-    )  # fmt: skip
+    _add_support_flags(rec, " not for --similar-items")
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:

@@ -185,3 +185,30 @@ def test_evaluate_pairs_clips_to_the_scale_and_ranks_only_relevant_pairs(tmp_pat
     assert report["rating"]["rmse"] == pytest.approx(np.sqrt((0 + 4 + 1) / 3))
     assert report["rating"]["mae"] == pytest.approx((0 + 2 + 1) / 3)
     assert report["ranking"]["n_users"] == 2  # users 10 and 12
+
+
+def test_evaluate_ranks_with_min_support_and_shrinkage(cold_model, capsys):
+    """--min-support and --shrinkage reach the ranking as in evaluate_pairs;
+    a minimum no item reaches lists nothing, so nothing relevant is hit."""
+    from hybridrec_jax.serve.pairs import evaluate_pairs, read_pairs
+    from hybridrec_jax.serve.saved_model import load_recommender
+
+    folder, _, _ = cold_model
+    rec = load_recommender(folder / "model")
+    table = read_pairs(folder / "test.csv")
+    figures = {}
+    for name, options in (("some", ["--min-support", "2", "--shrinkage", "5"]),
+                          ("none listable", ["--min-support", "1000000"])):  # fmt: skip
+        out = folder / f"eval_{name}.json"
+        args = ["evaluate", "--model", str(folder / "model"), "--interactions",
+                str(folder / "test.csv"), "--output-json", str(out),
+                *options]  # fmt: skip
+        assert main(args) == 0
+        figures[name] = json.loads(out.read_text())["ranking"]
+    printed = capsys.readouterr().out
+    assert "items with >= 2 training interactions, shrinkage beta 5" in printed
+    expected = evaluate_pairs(rec, table, min_support=2, shrinkage=5.0)["ranking"]
+    for name in ("hr@10", "ndcg@10", "recall@10", "map@10", "auc", "mrr"):
+        assert figures["some"][name] == pytest.approx(expected[name], rel=1e-6)
+        if name != "auc":
+            assert figures["none listable"][name] == 0.0

@@ -160,6 +160,8 @@ def evaluate_pairs(
     *,
     ks: tuple[int, ...] = (10,),
     threshold: float | None = None,
+    min_support: int = 0,
+    shrinkage: float = 0.0,
 ) -> dict:
     """Rating and ranking metrics of the saved model on new interactions.
 
@@ -175,6 +177,8 @@ def evaluate_pairs(
         pairs: :func:`read_pairs`'s table.
         ks: the cut-offs K.
         threshold: the lowest relevant rating (needs a rating column).
+        min_support, shrinkage: rank as ``hybridrec recommend`` does with them
+            (``evaluate_full_ranking``; n_i counted from the saved seen pairs).
 
     Returns:
         {"n_rows", "n_scored", "unknown": counts of rows and ids the model does
@@ -225,8 +229,10 @@ def evaluate_pairs(
         report["ranking"] = evaluate_full_ranking(
             rec.params, rec.model_cfg, rec.features, seen,
             (keys // n_items, keys % n_items), ks=tuple(ks),
+            min_support=min_support, shrinkage=shrinkage,
         )  # fmt: skip
     report["threshold"] = threshold
+    report["min_support"], report["shrinkage"] = min_support, shrinkage
     report["ks"] = list(ks)
     return report
 
@@ -258,7 +264,13 @@ def format_evaluation(report: dict) -> str:
         return "\n".join(lines)
     which = ("every scored pair" if report["threshold"] is None
              else f"rating >= {report['threshold']:g}")  # fmt: skip
-    lines.append(f"ranking (full catalogue, relevant: {which}; "
+    options = [f"items with >= {report['min_support']} training interactions"
+               ] * bool(report.get("min_support"))  # fmt: skip
+    options += [f"shrinkage beta {report['shrinkage']:g}"] * bool(
+        report.get("shrinkage")
+    )
+    ranked = f"; ranked: {', '.join(options)}" if options else ""
+    lines.append(f"ranking (full catalogue, relevant: {which}{ranked}; "
                  f"{ranking['n_users']} users):")  # fmt: skip
     names = [f"{m}@{k}" for k in report["ks"] for m in ("hr", "ndcg", "recall", "map")]
     for name in [*names, "auc", "mrr"]:
