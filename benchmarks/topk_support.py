@@ -53,7 +53,7 @@ from hybridrec_jax.experiment import prepare_experiment, run_experiment
 from hybridrec_jax.plots import new_figure
 from hybridrec_jax.ranking_experiment import prepare_ranking
 from hybridrec_jax.serve import make_recommender, top_k
-from hybridrec_jax.train import fit
+from hybridrec_jax.train import fit, refit
 
 MIN_SUPPORTS = (0, 5, 10, 20, 50)
 SHRINKAGES = (0, 5, 10, 25, 50, 100, 250)
@@ -210,10 +210,13 @@ def ranking_model(dataset, data_dir, split, model_cfg, train_cfg, threshold, opt
                            threshold=threshold, **options)  # fmt: skip
     warm = np.bincount(data.train.item, minlength=data.train.n_items) > 0  # (I,)
     result = fit(data.train_positives, model_cfg, train_cfg, allowed_items=warm)
+    result = refit(data.train_positives, model_cfg, train_cfg, result,
+                   allowed_items=warm)  # fmt: skip
     test = data.test_positives
     summary = (
         f"the default ranking model (BCE on ratings >= {threshold:g}, "
-        f"{train_cfg.negatives} negatives; {len(result.history)} epochs)"
+        f"{train_cfg.negatives} negatives; {len(result.history)} epochs, "
+        f"then {result.refit_epochs} on every pair)"
     )
     return result.params, data.train, (test.user, test.item), summary
 

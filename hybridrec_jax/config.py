@@ -44,7 +44,9 @@ class ModelConfig:
             (item's) are at test time, so the network learns to predict from
             content (``dropout.id_dropout``). On ML-100K (3 seeds) 0.1 / 0.3
             take cold-item RMSE from 1.113 to 0.997 at a cost of 0.002 on the
-            random split (README "Cold start and the future").
+            random split (README "Cold start and the future"), and 0.004 on
+            ML-1M 90/10 (seed 0: 0.8442 to 0.8478); 0 / 0 when no user or
+            item will be new.
     """
 
     embedding_dim: int = 32
