@@ -412,9 +412,9 @@ def test_failed_write_after_training_keeps_the_model(
     rescue folder, and the message says where."""
     import tempfile
 
-    from hybridrec_jax import cli
+    from hybridrec_jax.cli import train as cli_train
 
-    monkeypatch.setattr(cli, "check_writable", lambda *a, **k: None)
+    monkeypatch.setattr(cli_train, "check_writable", lambda *a, **k: None)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     blocker = tmp_path / "a-file"
     blocker.write_text("")
