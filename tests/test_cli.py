@@ -10,8 +10,10 @@ import pytest
 
 from hybridrec_jax.cli import main
 
+# --no-refit: the refit is tested in test_refit.py; here it would double the time.
 TINY_FLAGS = ["--epochs", "2", "--embedding-dim", "4", "--hidden-dims", "8",
-              "--dot-dim", "4", "--batch-size", "512", "--no-progress"]  # fmt: skip
+              "--dot-dim", "4", "--batch-size", "512", "--no-progress",
+              "--no-refit"]  # fmt: skip
 
 
 def test_default_train_beats_both_baselines(tmp_path, capsys):
@@ -225,7 +227,7 @@ def _slow_popularity(data, k=10):
 
 RANK_FLAGS = ["--epochs", "2", "--embedding-dim", "4", "--hidden-dims", "8",
               "--dot-dim", "4", "--interaction-dim", "2", "--batch-size", "256",
-              "--no-progress"]  # fmt: skip
+              "--no-progress", "--no-refit"]  # fmt: skip
 
 
 def test_train_ranking_on_a_table_without_ratings(tmp_path, capsys):
