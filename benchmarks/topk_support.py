@@ -51,9 +51,8 @@ from hybridrec_jax.evaluate import (
 )
 from hybridrec_jax.experiment import prepare_experiment, run_experiment
 from hybridrec_jax.plots import new_figure
-from hybridrec_jax.ranking_experiment import prepare_ranking
+from hybridrec_jax.ranking_experiment import fit_positives, prepare_ranking
 from hybridrec_jax.serve import make_recommender, top_k
-from hybridrec_jax.train import fit, refit
 
 MIN_SUPPORTS = (0, 5, 10, 20, 50)
 SHRINKAGES = (0, 5, 10, 25, 50, 100, 250)
@@ -208,10 +207,7 @@ def ranking_model(dataset, data_dir, split, model_cfg, train_cfg, threshold, opt
     """The default ranking model, as ``run_ranking_experiment`` trains it."""
     data = prepare_ranking(dataset, data_dir, split, model_cfg, train_cfg.seed,
                            threshold=threshold, **options)  # fmt: skip
-    warm = np.bincount(data.train.item, minlength=data.train.n_items) > 0  # (I,)
-    result = fit(data.train_positives, model_cfg, train_cfg, allowed_items=warm)
-    result = refit(data.train_positives, model_cfg, train_cfg, result,
-                   allowed_items=warm)  # fmt: skip
+    result = fit_positives(data, model_cfg, train_cfg)
     test = data.test_positives
     summary = (
         f"the default ranking model (BCE on ratings >= {threshold:g}, "

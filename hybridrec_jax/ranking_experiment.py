@@ -255,6 +255,29 @@ def _sampled_cases(data: RankingData, seed: int):
     return users, items, negatives
 
 
+def fit_positives(
+    data: RankingData,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    *,
+    progress: bool = False,
+    checkpoint: CheckpointConfig | None = None,
+) -> FitResult:
+    """``fit`` on the training positives, then ``train.refit`` (if
+    ``train_cfg.refit``): how the ranking job trains the model and MF.
+
+    An item without a training interaction (a cold-start item) is never drawn
+    as a negative: nothing about it is seen in training, and it is scored
+    through the content path alone (fit returns its id rows as zeros).
+    Checkpoints are those of the early-stopped fit (``train.refit``).
+    """
+    warm = np.bincount(data.train.item, minlength=data.train.n_items) > 0  # (I,)
+    result = fit(data.train_positives, model_cfg, train_cfg, progress=progress,
+                 checkpoint=checkpoint, allowed_items=warm)  # fmt: skip
+    return refit(data.train_positives, model_cfg, train_cfg, result,
+                 progress=progress, allowed_items=warm)  # fmt: skip
+
+
 def run_ranking_experiment(
     dataset: str = "synthetic",
     data_dir: str | Path | None = None,
@@ -307,17 +330,10 @@ def run_ranking_experiment(
         data = prepare_ranking(dataset, data_dir, split, model_cfg, train_cfg.seed,
                                threshold=threshold, **prepare_options)  # fmt: skip
     load_seconds = time.perf_counter() - start
-    # An item without a training interaction (a cold-start item) is never drawn
-    # as a negative: nothing about it is seen in training, and it is scored
-    # through the content path alone (fit returns its id rows as zeros).
-    warm = np.bincount(data.train.item, minlength=data.train.n_items) > 0  # (I,)
-    result = fit(data.train_positives, model_cfg, train_cfg, progress=progress,
-                 checkpoint=checkpoint, allowed_items=warm)  # fmt: skip
-    result = refit(data.train_positives, model_cfg, train_cfg, result,
-                   progress=progress, allowed_items=warm)  # fmt: skip
+    result = fit_positives(data, model_cfg, train_cfg, progress=progress,
+                           checkpoint=checkpoint)  # fmt: skip
     mf_start = time.perf_counter()
-    mf = fit(data.train_positives, MF_BASELINE, train_cfg, allowed_items=warm)
-    mf = refit(data.train_positives, MF_BASELINE, train_cfg, mf, allowed_items=warm)
+    mf = fit_positives(data, MF_BASELINE, train_cfg)
     mf_seconds = time.perf_counter() - mf_start
     features = device_features(data.train)
     full_pop, pairs_pop = _popularity_scorers(item_popularity(data.train_positives))
