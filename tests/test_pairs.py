@@ -190,7 +190,8 @@ def test_evaluate_pairs_clips_to_the_scale_and_ranks_only_relevant_pairs(tmp_pat
 def test_evaluate_ranks_with_min_support_and_shrinkage(cold_model, capsys):
     """--min-support and --shrinkage reach the ranking as in evaluate_pairs;
     a minimum no item reaches lists nothing, so nothing relevant is hit."""
-    from hybridrec_jax.serve.pairs import evaluate_pairs, read_pairs
+    from hybridrec_jax.evaluate import evaluate_full_ranking
+    from hybridrec_jax.serve.pairs import evaluate_pairs, index_pairs, read_pairs
     from hybridrec_jax.serve.saved_model import load_recommender
 
     folder, _, _ = cold_model
@@ -208,7 +209,17 @@ def test_evaluate_ranks_with_min_support_and_shrinkage(cold_model, capsys):
     printed = capsys.readouterr().out
     assert "items with >= 2 training interactions, shrinkage beta 5" in printed
     expected = evaluate_pairs(rec, table, min_support=2, shrinkage=5.0)["ranking"]
+    # Independently: the full-catalogue protocol on the known pairs of the file,
+    # the saved seen pairs masked, with the same options.
+    users, items = index_pairs(rec, table)
+    known = (users >= 0) & (items >= 0)
+    counts = np.diff(rec.seen_offsets)
+    seen = (np.repeat(np.arange(len(counts)), counts), rec.seen_items)
+    direct = evaluate_full_ranking(rec.params, rec.model_cfg, rec.features, seen,
+                                   (users[known], items[known]), min_support=2,
+                                   shrinkage=5.0)  # fmt: skip
     for name in ("hr@10", "ndcg@10", "recall@10", "map@10", "auc", "mrr"):
         assert figures["some"][name] == pytest.approx(expected[name], rel=1e-6)
+        assert figures["some"][name] == pytest.approx(direct[name], rel=1e-6)
         if name != "auc":
             assert figures["none listable"][name] == 0.0
